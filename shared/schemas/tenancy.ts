@@ -1,0 +1,114 @@
+/** Workspaces, services and phone numbers as the API shows and accepts them. */
+import { z } from "zod";
+import { Description, DisplayName, ResourceId, Timestamp, WorkspaceId } from "./common";
+
+const TimeZone = z
+  .string()
+  .max(64)
+  .refine((tz) => {
+    try {
+      new Intl.DateTimeFormat("en-US", { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  }, "not an IANA time zone");
+
+export const WorkspaceSchema = z
+  .object({
+    id: WorkspaceId,
+    name: z.string(),
+    timezone: z.string(),
+    require_mfa: z.boolean(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  })
+  .meta({ id: "Workspace" });
+
+export const WorkspaceCreate = z.strictObject({
+  id: WorkspaceId,
+  name: DisplayName,
+  timezone: TimeZone.default("UTC"),
+});
+export const WorkspaceUpdate = z
+  .strictObject({ name: DisplayName, timezone: TimeZone, require_mfa: z.boolean() })
+  .partial()
+  .refine((v) => Object.keys(v).length > 0, "nothing to update");
+
+export const Persona = z.strictObject({
+  agent_name: DisplayName.default("Alex"),
+  tone: z.enum(["warm", "professional", "concise"]).default("warm"),
+  greeting: Description.max(500).default(""),
+  language: z
+    .string()
+    .regex(/^[a-z]{2}(-[A-Z]{2})?$/)
+    .default("en-US"),
+});
+
+export const EscalationRules = z.strictObject({
+  /** Risk score at or above which the call goes to an operator (0..1). */
+  risk_threshold: z.number().min(0).max(1).default(0.7),
+  keywords: z.array(z.string().trim().min(1).max(60)).max(100).default([]),
+  operator_type: z.enum(["clinical", "administrative", "crisis_counselor"]).default("administrative"),
+  fallback: z.enum(["forward", "callback", "continue"]).default("callback"),
+  fallback_number: z.string().max(32).nullable().default(null),
+});
+
+export const ServiceSchema = z
+  .object({
+    id: ResourceId,
+    workspace_id: WorkspaceId,
+    name: z.string(),
+    description: z.string(),
+    persona: Persona,
+    context_graph_id: z.string().nullable(),
+    escalation_rules: EscalationRules,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  })
+  .meta({ id: "Service" });
+
+const ContextGraphId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/)
+  .nullable();
+
+export const ServiceCreate = z.strictObject({
+  name: DisplayName,
+  description: Description.default(""),
+  persona: Persona.default(Persona.parse({})),
+  context_graph_id: ContextGraphId.default(null),
+  escalation_rules: EscalationRules.default(EscalationRules.parse({})),
+});
+export const ServiceUpdate = z
+  .strictObject({
+    name: DisplayName,
+    description: Description,
+    persona: Persona,
+    context_graph_id: ContextGraphId,
+    escalation_rules: EscalationRules,
+  })
+  .partial()
+  .refine((v) => Object.keys(v).length > 0, "nothing to update");
+
+export const PhoneNumberSchema = z
+  .object({
+    id: ResourceId,
+    workspace_id: WorkspaceId,
+    number: z.string().meta({ description: "E.164", example: "+14155550123" }),
+    service_id: ResourceId.nullable(),
+    label: z.string(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  })
+  .meta({ id: "PhoneNumber" });
+
+export const PhoneNumberCreate = z.strictObject({
+  number: z.string().max(32).meta({ description: "Any common format; stored as E.164" }),
+  service_id: ResourceId.nullable().default(null),
+  label: DisplayName.optional(),
+});
+export const PhoneNumberUpdate = z
+  .strictObject({ service_id: ResourceId.nullable(), label: DisplayName })
+  .partial()
+  .refine((v) => Object.keys(v).length > 0, "nothing to update");

@@ -1,0 +1,61 @@
+/**
+ * Builds the Hono app: cross-cutting middleware in one place, then one route module per resource.
+ * Middleware order matters: request id → security headers → body limit → JSON-only → auth (for /v1).
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { requestId } from "hono/request-id";
+import { secureHeaders } from "hono/secure-headers";
+import { newId } from "../shared/ids";
+import { apiKeysApi } from "./api/api-keys";
+import { auditApi } from "./api/audit";
+import { authApi } from "./api/auth";
+import { openApiDocument, renderDocsPage } from "./api/docs";
+import { phoneNumbersApi } from "./api/phone-numbers";
+import { servicesApi } from "./api/services";
+import { usersApi } from "./api/users";
+import { workspacesApi } from "./api/workspaces";
+import type { AppEnv } from "./env";
+import { ApiError, handleError } from "./errors";
+import { authenticate, authorizeWorkspace } from "./middleware/auth";
+import { limitBody, requireJsonBody } from "./middleware/json-body";
+
+export function buildApp() {
+  const app = new OpenAPIHono<AppEnv>();
+
+  app.use("*", requestId({ generator: () => newId("req") }));
+  app.use("*", secureHeaders({ crossOriginResourcePolicy: "same-origin" }));
+  app.use("*", limitBody);
+  app.use("/v1/*", requireJsonBody);
+  app.use("/auth/*", requireJsonBody);
+  app.use("/v1/:workspace_id/*", authenticate, authorizeWorkspace);
+  app.use("/v1/:workspace_id", authenticate, authorizeWorkspace);
+
+  /** Liveness, and the bare route the benchmark compares authenticated routes against. */
+  app.get("/healthz", (c) => c.json({ ok: true }));
+
+  app.route("/", authApi);
+  app.route("/", workspacesApi);
+  app.route("/", servicesApi);
+  app.route("/", phoneNumbersApi);
+  app.route("/", usersApi);
+  app.route("/", apiKeysApi);
+  app.route("/", auditApi);
+
+  // Built on first use, not at start-up: a cold Worker answering a call should not pay for it.
+  let document: ReturnType<typeof openApiDocument> | undefined;
+  const doc = () => {
+    document ??= openApiDocument(app);
+    return document;
+  };
+  app.get("/openapi.json", (c) => c.json(doc()));
+  app.get("/docs", (c) => c.html(renderDocsPage(doc())));
+
+  app.notFound((c) => {
+    if (c.req.path.startsWith("/v1/") || c.req.path.startsWith("/auth/")) {
+      return handleError(new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}`), c);
+    }
+    return c.env.ASSETS.fetch(c.req.raw);
+  });
+  app.onError(handleError);
+  return app;
+}

@@ -1,0 +1,32 @@
+/**
+ * The Worker's typed environment. Bindings come from `wrangler types` (worker-configuration.d.ts, never
+ * hand-edited); the optional Workers AI binding is declared here because local runs go without it.
+ */
+import type { Role } from "../shared/auth/roles";
+
+declare global {
+  interface Env {
+    /** Present only where `[ai]` is configured; every model-backed feature has an embedded default. */
+    AI?: Ai;
+  }
+}
+
+/** Who is calling: a dashboard user through the session cookie, or an integration through an API key. */
+export type Principal =
+  | { kind: "user"; userId: string; sessionId: string; mfaVerified: boolean }
+  | { kind: "api_key"; keyId: string; workspaceId: string; role: Role };
+
+/** What the request may do in the workspace its path names. */
+export interface WorkspaceAccess {
+  workspaceId: string;
+  role: Role;
+}
+
+export type AppEnv = {
+  Bindings: Env;
+  Variables: {
+    requestId: string;
+    principal: Principal;
+    access: WorkspaceAccess;
+  };
+};

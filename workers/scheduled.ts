@@ -1,0 +1,40 @@
+/**
+ * Cron triggers (see wrangler.toml). Each schedule runs its tasks independently: one task failing is
+ * logged and does not stop the others. Feature modules add their tasks to the table below.
+ */
+import { database } from "./db/client";
+import { deleteStaleSessions } from "./db/identity";
+
+export const CRONS = {
+  everyFiveMinutes: "*/5 * * * *",
+  hourly: "0 * * * *",
+  daily: "0 3 * * *",
+} as const;
+
+type Task = { name: string; run(env: Env, at: Date): Promise<unknown> };
+
+export const TASKS: Record<string, Task[]> = {
+  [CRONS.everyFiveMinutes]: [],
+  [CRONS.hourly]: [],
+  [CRONS.daily]: [
+    { name: "retention.sessions", run: (env, at) => deleteStaleSessions(database(env.DB), at) },
+  ],
+};
+
+export async function handleScheduled(controller: ScheduledController, env: Env): Promise<void> {
+  const at = new Date(controller.scheduledTime);
+  const tasks = TASKS[controller.cron] ?? [];
+  const results = await Promise.allSettled(tasks.map((task) => task.run(env, at)));
+  results.forEach((result, i) => {
+    if (result.status === "rejected") {
+      console.error(
+        JSON.stringify({
+          level: "error",
+          event: "cron.task_failed",
+          cron: controller.cron,
+          task: tasks[i]!.name,
+        }),
+      );
+    }
+  });
+}
