@@ -35,6 +35,22 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
 }
 
+/** Exactly the fields that are hashed, whatever else a stored row carries (its id, say). */
+export function auditContentOf(row: AuditContent): AuditContent {
+  return {
+    workspaceId: row.workspaceId,
+    seq: row.seq,
+    actorType: row.actorType,
+    actorId: row.actorId,
+    action: row.action,
+    targetType: row.targetType,
+    targetId: row.targetId,
+    details: row.details,
+    requestId: row.requestId,
+    createdAt: row.createdAt,
+  };
+}
+
 export function hashAuditRow(content: AuditContent, prevHash: string): Promise<string> {
   return sha256Hex(`${prevHash}\n${canonicalJson(content)}`);
 }
@@ -60,11 +76,10 @@ export async function verifyChain(
       return { intact: false, checked, brokenAtSeq: row.seq, reason: "sequence_gap" };
     if (row.prevHash !== prevHash)
       return { intact: false, checked, brokenAtSeq: row.seq, reason: "prev_hash_mismatch" };
-    const { prevHash: _p, hash, ...content } = row;
-    if ((await hashAuditRow(content, prevHash)) !== hash) {
+    if ((await hashAuditRow(auditContentOf(row), prevHash)) !== row.hash) {
       return { intact: false, checked, brokenAtSeq: row.seq, reason: "hash_mismatch" };
     }
-    prevHash = hash;
+    prevHash = row.hash;
     prevSeq = row.seq;
     checked++;
   }

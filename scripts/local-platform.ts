@@ -1,0 +1,188 @@
+/**
+ * The local platform, shared by `npm start`, the end-to-end tests and the benchmarks: secrets in
+ * .dev.vars, the dashboard build, D1 migrations, the demo seed, and `wrangler dev` on a port.
+ * `persistTo` keeps each user of it apart: `npm start` uses .wrangler/state, tests a temp folder.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { generateApiKey } from "../shared/auth/api-key";
+import { generateMasterKey } from "../shared/crypto/encryption";
+import { randomBytes, toBase64Url } from "../shared/encoding";
+import { demoSql } from "./seed-sql";
+
+export const ROOT = path.resolve(import.meta.dirname, "..");
+const WRANGLER = path.join(ROOT, "node_modules", ".bin", "wrangler");
+
+export type DevVars = Record<string, string>;
+
+/** Reads .dev.vars, writing fresh random secrets for any that are missing. Never overwrites a value. */
+export function ensureDevVars(): DevVars {
+  const file = path.join(ROOT, ".dev.vars");
+  const vars: DevVars = {};
+  if (existsSync(file)) {
+    for (const line of readFileSync(file, "utf8").split("\n")) {
+      const match = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+      if (match) vars[match[1]!] = match[2]!;
+    }
+  }
+  const wanted: DevVars = {
+    SESSION_SECRET: toBase64Url(randomBytes(32)),
+    ENCRYPTION_KEY: generateMasterKey(),
+    SIGNING_SECRET: toBase64Url(randomBytes(32)),
+    TWILIO_AUTH_TOKEN: toBase64Url(randomBytes(16)),
+    DEMO_API_KEY: generateApiKey(),
+  };
+  let changed = false;
+  for (const [name, value] of Object.entries(wanted)) {
+    if (!vars[name] || vars[name] === "x") {
+      vars[name] = value;
+      changed = true;
+    }
+  }
+  if (changed) {
+    const body = Object.entries(vars)
+      .map(([k, v]) => `${k}=${v}`)
+      .join("\n");
+    writeFileSync(file, `# Local secrets written by npm start. Never commit this file.\n${body}\n`, {
+      mode: 0o600,
+    });
+  }
+  return vars;
+}
+
+export function run(
+  command: string,
+  args: string[],
+  options: { quiet?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: ROOT,
+      env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (d) => {
+      output += d;
+      if (!options.quiet) process.stdout.write(d);
+    });
+    child.stderr.on("data", (d) => {
+      output += d;
+      if (!options.quiet) process.stderr.write(d);
+    });
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0
+        ? resolve(output)
+        : reject(
+            new Error(`${path.basename(command)} ${args.join(" ")} exited ${code}\n${output.slice(-4000)}`),
+          ),
+    );
+  });
+}
+
+export async function buildWeb(quiet = true): Promise<void> {
+  await run(
+    path.join(ROOT, "node_modules", ".bin", "vite"),
+    ["build", "--config", "web/vite.config.ts", "--logLevel", "warn"],
+    { quiet },
+  );
+}
+
+export async function migrate(persistTo: string, quiet = true): Promise<void> {
+  await run(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], { quiet });
+}
+
+export async function seedDemo(persistTo: string, vars: DevVars, quiet = true): Promise<void> {
+  const dir = path.join(ROOT, ".wrangler", "tmp");
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `seed-${process.pid}-${Date.now()}.sql`);
+  writeFileSync(file, (await demoSql(vars.DEMO_API_KEY!)).join("\n"));
+  await run(WRANGLER, ["d1", "execute", "DB", "--local", "--persist-to", persistTo, "--file", file], {
+    quiet,
+  });
+}
+
+export interface RunningPlatform {
+  url: string;
+  vars: DevVars;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts `wrangler dev` and resolves once `/healthz` answers. */
+export async function startWorker(options: {
+  port: number;
+  persistTo: string;
+  vars: DevVars;
+  inherit?: boolean;
+}): Promise<RunningPlatform> {
+  const child = spawn(
+    WRANGLER,
+    [
+      "dev",
+      "--port",
+      String(options.port),
+      "--ip",
+      "127.0.0.1",
+      "--persist-to",
+      options.persistTo,
+      "--show-interactive-dev-session=false",
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: options.inherit ? process.env.CI : "true" },
+      stdio: options.inherit ? ["ignore", "inherit", "inherit"] : ["ignore", "pipe", "pipe"],
+    },
+  );
+  let log = "";
+  child.stdout?.on("data", (d) => {
+    log += d;
+  });
+  child.stderr?.on("data", (d) => {
+    log += d;
+  });
+  const url = `http://127.0.0.1:${options.port}`;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(`wrangler dev exited ${child.exitCode}\n${log.slice(-4000)}`);
+    try {
+      const res = await fetch(`${url}/healthz`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGTERM");
+      throw new Error(`wrangler dev did not answer on ${url} within 90 s\n${log.slice(-4000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    url,
+    vars: options.vars,
+    process: child,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+        setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+      }),
+  };
+}
+
+/** Everything `npm start` does, on a given port and state folder: for tests and benchmarks. */
+export async function startLocalPlatform(options: {
+  port: number;
+  persistTo: string;
+  build?: boolean;
+}): Promise<RunningPlatform> {
+  const vars = ensureDevVars();
+  if (options.build !== false || !existsSync(path.join(ROOT, "web", "dist", "index.html"))) await buildWeb();
+  await migrate(options.persistTo);
+  await seedDemo(options.persistTo, vars);
+  return startWorker({ port: options.port, persistTo: options.persistTo, vars });
+}

@@ -1,0 +1,44 @@
+/**
+ * `npm start`: the whole platform locally, with the demo workspace. Idempotent: data in
+ * .wrangler/state survives restarts, and seeding only fills what is missing.
+ */
+import path from "node:path";
+import { DEMO_USERS, DEMO_WORKSPACE } from "./demo-data";
+import { buildWeb, ensureDevVars, migrate, ROOT, seedDemo, startWorker } from "./local-platform";
+
+const port = Number(process.env.PORT ?? 8787);
+const persistTo = path.join(ROOT, ".wrangler", "state");
+
+const step = (text: string) => console.log(`\u25b8 ${text}`);
+
+step("Secrets: .dev.vars");
+const vars = ensureDevVars();
+step("Building the dashboard (web/ → web/dist)");
+await buildWeb();
+step("Applying D1 migrations locally");
+await migrate(persistTo);
+step(`Seeding the demo workspace "${DEMO_WORKSPACE.id}"`);
+await seedDemo(persistTo, vars);
+step(`Starting wrangler dev on port ${port}`);
+const platform = await startWorker({ port, persistTo, vars, inherit: true });
+
+const url = platform.url.replace("127.0.0.1", "localhost");
+console.log(`
+  Switchboard is running.
+
+  Dashboard      ${url}/
+  API reference  ${url}/docs   (OpenAPI: ${url}/openapi.json)
+  Workspace      ${DEMO_WORKSPACE.id} — ${DEMO_WORKSPACE.name}
+
+  Demo logins
+${DEMO_USERS.map((u) => `    ${u.role.padEnd(9)} ${u.email.padEnd(30)} ${u.password}`).join("\n")}
+
+  API key (owner, from .dev.vars DEMO_API_KEY)
+    curl -H "Authorization: Bearer ${vars.DEMO_API_KEY}" ${url}/v1/demo/services
+
+  Ctrl-C to stop. Data is kept in .wrangler/state.
+`);
+
+const shutdown = () => platform.stop().then(() => process.exit(0));
+process.on("SIGINT", shutdown);
+process.on("SIGTERM", shutdown);
