@@ -67,7 +67,8 @@ export async function bootstrapSql({ workspace, owner }: Bootstrap): Promise<str
       name: owner.name,
       password_hash: await hashPassword(owner.password),
     }),
-    insert("memberships", { workspace_id: workspace.id, user_id: owner.id, role: "owner" }),
+    // By email, not id: an existing account keeps its id and simply becomes the owner.
+    `INSERT OR IGNORE INTO memberships (workspace_id, user_id, role) SELECT ${q(workspace.id)}, id, 'owner' FROM users WHERE email = ${q(owner.email.toLowerCase())};`,
     await genesisAudit(workspace.id, "workspace.bootstrapped", { owner_id: owner.id }),
   ];
 }

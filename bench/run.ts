@@ -1,0 +1,31 @@
+/**
+ * `npm run bench [name]`: runs the benchmarks each issue names and prints their figures; results also
+ * go to bench/results/<name>.json. Each benchmark starts its own local platform.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { authOverhead, report as reportAuthOverhead } from "./auth-overhead";
+
+const BENCHMARKS: Record<string, () => Promise<string>> = {
+  "auth-overhead": async () => {
+    const result = await authOverhead();
+    save("auth-overhead", result);
+    return reportAuthOverhead(result);
+  },
+};
+
+function save(name: string, result: unknown) {
+  const dir = path.join(import.meta.dirname, "results");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    path.join(dir, `${name}.json`),
+    JSON.stringify({ at: new Date().toISOString(), result }, null, 2),
+  );
+}
+
+const wanted = process.argv.slice(2);
+for (const [name, bench] of Object.entries(BENCHMARKS)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  console.log(`\n== ${name}`);
+  console.log(await bench());
+}
