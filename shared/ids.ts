@@ -1,7 +1,19 @@
 import { randomBytes, toBase64Url } from "./encoding";
 
 /** Prefixes say what an id names, so a log line or a support ticket is readable at a glance. */
-export type IdPrefix = "ws" | "usr" | "ses" | "key" | "svc" | "pn" | "aud" | "req";
+export type IdPrefix =
+  | "ws"
+  | "usr"
+  | "ses"
+  | "key"
+  | "svc"
+  | "pn"
+  | "aud"
+  | "req"
+  | "ent"
+  | "evt"
+  | "edg"
+  | "rev";
 
 /** A prefixed random id: 16 random bytes, url-safe (`svc_3q2...`). */
 export function newId(prefix: IdPrefix): string {

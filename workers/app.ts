@@ -14,6 +14,7 @@ import { phoneNumbersApi } from "./api/phone-numbers";
 import { servicesApi } from "./api/services";
 import { usersApi } from "./api/users";
 import { workspacesApi } from "./api/workspaces";
+import { worldApi } from "./api/world";
 import type { AppEnv } from "./env";
 import { ApiError, handleError } from "./errors";
 import { authenticate, authorizeWorkspace } from "./middleware/auth";
@@ -40,6 +41,7 @@ export function buildApp() {
   app.route("/", usersApi);
   app.route("/", apiKeysApi);
   app.route("/", auditApi);
+  app.route("/", worldApi);
 
   // Built on first use, not at start-up: a cold Worker answering a call should not pay for it.
   let document: ReturnType<typeof openApiDocument> | undefined;

@@ -4,7 +4,7 @@
  * Times are ISO-8601 UTC strings; JSON columns hold validated objects.
  */
 import { sql } from "drizzle-orm";
-import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import type { Role } from "../../shared/auth/roles";
 
 const now = sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`;
@@ -16,6 +16,11 @@ export const workspaces = sqliteTable("workspaces", {
   timezone: text("timezone").notNull().default("UTC"),
   /** When set, members must have TOTP enrolled before they can use this workspace. */
   requireMfa: integer("require_mfa", { mode: "boolean" }).notNull().default(false),
+  /** World-model settings: confidence by source, writeback and merge thresholds (shared/world/confidence.ts). */
+  worldSettings: text("world_settings", { mode: "json" })
+    .$type<Record<string, unknown>>()
+    .notNull()
+    .default({}),
   createdAt: text("created_at").notNull().default(now),
   updatedAt: text("updated_at").notNull().default(now),
 });
@@ -172,4 +177,184 @@ export const auditLog = sqliteTable(
     index("audit_log_workspace_action_idx").on(t.workspaceId, t.action, t.seq),
     index("audit_log_workspace_target_idx").on(t.workspaceId, t.targetType, t.targetId),
   ],
+);
+
+/**
+ * Things the world model knows about: patients, practitioners, locations, appointments... The display
+ * name is PHI, so it is stored encrypted; search goes through `entity_terms`. An entity found to be the
+ * same as an older one points at it with `merged_into` (and a `same_as` edge records why).
+ */
+export const worldEntities = sqliteTable(
+  "world_entities",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    entityType: text("entity_type").notNull(),
+    displayNameEnc: text("display_name_enc"),
+    /** The source of the entity's first event, and the highest confidence of its identity facts. */
+    source: text("source").notNull(),
+    confidence: real("confidence").notNull().default(0),
+    mergedInto: text("merged_into"),
+    eventCount: integer("event_count").notNull().default(0),
+    lastEventAt: text("last_event_at"),
+    createdAt: text("created_at").notNull().default(now),
+    updatedAt: text("updated_at").notNull().default(now),
+  },
+  (t) => [
+    index("world_entities_type_idx").on(t.workspaceId, t.entityType, t.createdAt, t.id),
+    index("world_entities_source_idx").on(t.workspaceId, t.source, t.confidence),
+  ],
+);
+
+/**
+ * Blind indexes (HMAC per workspace) of identifying values: phone, email, name + birth date, external
+ * ids. Entity resolution is an equality lookup here, without the values in clear.
+ */
+export const entityIdentifiers = sqliteTable(
+  "entity_identifiers",
+  {
+    workspaceId: text("workspace_id").notNull(),
+    kind: text("kind").notNull(),
+    valueHash: text("value_hash").notNull(),
+    entityId: text("entity_id")
+      .notNull()
+      .references(() => worldEntities.id),
+    createdAt: text("created_at").notNull().default(now),
+  },
+  (t) => [
+    primaryKey({ columns: [t.workspaceId, t.kind, t.valueHash, t.entityId] }),
+    index("entity_identifiers_entity_idx").on(t.entityId),
+  ],
+);
+
+/** Blind-indexed name prefixes, for `q` search over encrypted display names. */
+export const entityTerms = sqliteTable(
+  "entity_terms",
+  {
+    workspaceId: text("workspace_id").notNull(),
+    termHash: text("term_hash").notNull(),
+    entityId: text("entity_id")
+      .notNull()
+      .references(() => worldEntities.id),
+  },
+  (t) => [
+    primaryKey({ columns: [t.workspaceId, t.termHash, t.entityId] }),
+    index("entity_terms_entity_idx").on(t.entityId),
+  ],
+);
+
+/**
+ * The world model's source of truth: append-only events, each with a source and a confidence. An
+ * entity's state is the projection of its events (shared/world/projection.ts). `data` is encrypted.
+ * `(workspace_id, idempotency_key)` is unique, so a re-delivered event is stored once.
+ */
+export const worldEvents = sqliteTable(
+  "world_events",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    entityId: text("entity_id")
+      .notNull()
+      .references(() => worldEntities.id),
+    entityType: text("entity_type").notNull(),
+    domain: text("domain").notNull(),
+    eventType: text("event_type").notNull(),
+    dataEnc: text("data_enc").notNull(),
+    confidence: real("confidence").notNull(),
+    source: text("source").notNull(),
+    sourceSystem: text("source_system"),
+    producedBy: text("produced_by"),
+    effectiveAt: text("effective_at").notNull(),
+    ingestedAt: text("ingested_at").notNull(),
+    supersedes: text("supersedes"),
+    fhirResourceType: text("fhir_resource_type"),
+    fhirResourceId: text("fhir_resource_id"),
+    /** Writeback state: `none` until a fact becomes eligible, then the EHR sync's own states. */
+    syncStatus: text("sync_status").notNull().default("none"),
+    idempotencyKey: text("idempotency_key").notNull(),
+  },
+  (t) => [
+    uniqueIndex("world_events_idempotency_unique").on(t.workspaceId, t.idempotencyKey),
+    index("world_events_entity_idx").on(t.workspaceId, t.entityId, t.effectiveAt),
+    index("world_events_fhir_idx").on(t.workspaceId, t.fhirResourceType, t.fhirResourceId),
+    index("world_events_ingested_idx").on(t.workspaceId, t.ingestedAt),
+    index("world_events_supersedes_idx").on(t.workspaceId, t.supersedes),
+  ],
+);
+
+/** Relations between entities: `same_as` (merges), `has_appointment`, `sees_practitioner`, `at_location`... */
+export const worldEdges = sqliteTable(
+  "world_edges",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    fromId: text("from_id").notNull(),
+    toId: text("to_id").notNull(),
+    edgeType: text("edge_type").notNull(),
+    confidence: real("confidence").notNull(),
+    source: text("source").notNull(),
+    details: text("details", { mode: "json" }).$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: text("created_at").notNull().default(now),
+  },
+  (t) => [
+    uniqueIndex("world_edges_unique").on(t.workspaceId, t.fromId, t.toId, t.edgeType),
+    index("world_edges_to_idx").on(t.workspaceId, t.toId),
+    index("world_edges_type_idx").on(t.workspaceId, t.edgeType, t.confidence),
+  ],
+);
+
+/**
+ * The human review queue: facts the judge could not settle (or that need a person before writeback),
+ * and uncertain entity matches. Proposed values and evidence are PHI, so they are encrypted.
+ */
+export const reviewItems = sqliteTable(
+  "review_items",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    kind: text("kind").$type<"fact" | "entity_match">().notNull(),
+    entityId: text("entity_id").notNull(),
+    /** The proposed event (kind fact) or the candidate duplicate entity (kind entity_match). */
+    subjectId: text("subject_id").notNull(),
+    path: text("path"),
+    domain: text("domain").notNull(),
+    payloadEnc: text("payload_enc").notNull(),
+    /** 3 high (allergies, medications, safety), 2 medium, 1 low: ordered by this, then age. */
+    priority: integer("priority").notNull(),
+    status: text("status")
+      .$type<"pending" | "approved" | "corrected" | "rejected">()
+      .notNull()
+      .default("pending"),
+    claimedBy: text("claimed_by"),
+    claimedAt: text("claimed_at"),
+    decidedBy: text("decided_by"),
+    decidedAt: text("decided_at"),
+    decisionEventId: text("decision_event_id"),
+    createdAt: text("created_at").notNull().default(now),
+  },
+  (t) => [
+    index("review_items_queue_idx").on(t.workspaceId, t.status, t.priority, t.createdAt),
+    index("review_items_entity_idx").on(t.workspaceId, t.entityId),
+    uniqueIndex("review_items_subject_unique").on(t.workspaceId, t.kind, t.subjectId),
+  ],
+);
+
+/** Memory L2: episodic patterns per patient, recomputed by cron from interactions (memory L1). */
+export const memoryPatterns = sqliteTable(
+  "memory_patterns",
+  {
+    workspaceId: text("workspace_id").notNull(),
+    entityId: text("entity_id").notNull(),
+    patterns: text("patterns", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    computedAt: text("computed_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.workspaceId, t.entityId] })],
 );

@@ -1,0 +1,238 @@
+/**
+ * World-model data access: entities, their blind-indexed identifiers and name terms, events and edges.
+ * Values arrive here already encrypted or hashed; this module never sees a key.
+ */
+import { and, asc, desc, eq, gte, inArray, isNull, or, sql } from "drizzle-orm";
+import type { Db, Statement } from "./client";
+import { entityIdentifiers, entityTerms, worldEdges, worldEntities, worldEvents } from "./schema";
+
+/** D1 binds at most 100 parameters per statement: multi-row inserts are cut to fit. */
+export function chunk<T>(rows: T[], columns: number, maxParams = 100): T[][] {
+  const size = Math.max(1, Math.floor(maxParams / columns));
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
+  return out;
+}
+
+export type EntityRow = typeof worldEntities.$inferSelect;
+export type EventRow = typeof worldEvents.$inferSelect;
+
+export function findEntity(db: Db, workspaceId: string, id: string) {
+  return db.query.worldEntities.findFirst({
+    where: and(eq(worldEntities.workspaceId, workspaceId), eq(worldEntities.id, id)),
+  });
+}
+
+export function findEntities(db: Db, workspaceId: string, ids: string[]) {
+  if (ids.length === 0) return Promise.resolve([] as EntityRow[]);
+  return db
+    .select()
+    .from(worldEntities)
+    .where(and(eq(worldEntities.workspaceId, workspaceId), inArray(worldEntities.id, ids)));
+}
+
+export function insertEntities(db: Db, rows: (typeof worldEntities.$inferInsert)[]): Statement[] {
+  return chunk(rows, 11).map((part) => db.insert(worldEntities).values(part).onConflictDoNothing());
+}
+
+export interface EntityFilter {
+  entityType?: string | undefined;
+  source?: string | undefined;
+  confidenceMin?: number | undefined;
+  /** Restrict to these ids (the result of a term search). */
+  ids?: string[] | undefined;
+}
+
+export async function listEntities(
+  db: Db,
+  workspaceId: string,
+  f: EntityFilter,
+  limit: number,
+  offset: number,
+) {
+  const where = and(
+    eq(worldEntities.workspaceId, workspaceId),
+    isNull(worldEntities.mergedInto),
+    f.entityType ? eq(worldEntities.entityType, f.entityType) : undefined,
+    f.source ? eq(worldEntities.source, f.source) : undefined,
+    f.confidenceMin !== undefined ? gte(worldEntities.confidence, f.confidenceMin) : undefined,
+    f.ids ? inArray(worldEntities.id, f.ids) : undefined,
+  );
+  const [rows, total] = await Promise.all([
+    db
+      .select()
+      .from(worldEntities)
+      .where(where)
+      .orderBy(asc(worldEntities.createdAt), asc(worldEntities.id))
+      .limit(limit)
+      .offset(offset),
+    db.$count(worldEntities, where),
+  ]);
+  return { rows, total };
+}
+
+/** Entities having every one of the term hashes (an AND over the query's tokens). */
+export async function entityIdsWithTerms(
+  db: Db,
+  workspaceId: string,
+  termHashes: string[],
+  cap = 1000,
+): Promise<string[]> {
+  if (termHashes.length === 0) return [];
+  const rows = await db
+    .select({ entityId: entityTerms.entityId })
+    .from(entityTerms)
+    .where(and(eq(entityTerms.workspaceId, workspaceId), inArray(entityTerms.termHash, termHashes)))
+    .groupBy(entityTerms.entityId)
+    .having(sql`count(distinct ${entityTerms.termHash}) = ${termHashes.length}`)
+    .limit(cap);
+  return rows.map((r) => r.entityId);
+}
+
+export function findIdentifierHits(db: Db, workspaceId: string, keys: { kind: string; valueHash: string }[]) {
+  if (keys.length === 0)
+    return Promise.resolve([] as { entityId: string; kind: string; valueHash: string }[]);
+  return db
+    .select({
+      entityId: entityIdentifiers.entityId,
+      kind: entityIdentifiers.kind,
+      valueHash: entityIdentifiers.valueHash,
+    })
+    .from(entityIdentifiers)
+    .where(
+      and(
+        eq(entityIdentifiers.workspaceId, workspaceId),
+        or(
+          ...keys.map((k) =>
+            and(eq(entityIdentifiers.kind, k.kind), eq(entityIdentifiers.valueHash, k.valueHash)),
+          ),
+        ),
+      ),
+    );
+}
+
+export function insertIdentifiers(db: Db, rows: (typeof entityIdentifiers.$inferInsert)[]): Statement[] {
+  return chunk(rows, 5).map((part) => db.insert(entityIdentifiers).values(part).onConflictDoNothing());
+}
+
+/** Replaces an entity's name terms (its display name changed). */
+export function replaceTerms(
+  db: Db,
+  workspaceId: string,
+  entityId: string,
+  termHashes: string[],
+): Statement[] {
+  const statements: Statement[] = [
+    db
+      .delete(entityTerms)
+      .where(and(eq(entityTerms.workspaceId, workspaceId), eq(entityTerms.entityId, entityId))),
+  ];
+  const rows = termHashes.map((termHash) => ({ workspaceId, termHash, entityId }));
+  for (const part of chunk(rows, 3))
+    statements.push(db.insert(entityTerms).values(part).onConflictDoNothing());
+  return statements;
+}
+
+export function updateEntity(
+  db: Db,
+  workspaceId: string,
+  id: string,
+  set: Partial<typeof worldEntities.$inferInsert>,
+) {
+  return db
+    .update(worldEntities)
+    .set({ ...set, updatedAt: new Date().toISOString() })
+    .where(and(eq(worldEntities.workspaceId, workspaceId), eq(worldEntities.id, id)));
+}
+
+export async function existingIdempotencyKeys(db: Db, workspaceId: string, keys: string[]) {
+  const found = new Map<string, { id: string; entityId: string }>();
+  for (const part of chunk(keys, 1, 90)) {
+    const rows = await db
+      .select({ key: worldEvents.idempotencyKey, id: worldEvents.id, entityId: worldEvents.entityId })
+      .from(worldEvents)
+      .where(and(eq(worldEvents.workspaceId, workspaceId), inArray(worldEvents.idempotencyKey, part)));
+    for (const r of rows) found.set(r.key, { id: r.id, entityId: r.entityId });
+  }
+  return found;
+}
+
+export function insertEvents(db: Db, rows: (typeof worldEvents.$inferInsert)[]): Statement[] {
+  return chunk(rows, 18).map((part) => db.insert(worldEvents).values(part).onConflictDoNothing());
+}
+
+/** An entity's events, and those of every entity merged into it. */
+function ofEntity(db: Db, workspaceId: string, entityId: string) {
+  const merged = db
+    .select({ id: worldEntities.id })
+    .from(worldEntities)
+    .where(and(eq(worldEntities.workspaceId, workspaceId), eq(worldEntities.mergedInto, entityId)));
+  return and(
+    eq(worldEvents.workspaceId, workspaceId),
+    or(eq(worldEvents.entityId, entityId), inArray(worldEvents.entityId, merged)),
+  );
+}
+
+export function listEntityEvents(db: Db, workspaceId: string, entityId: string) {
+  return db
+    .select()
+    .from(worldEvents)
+    .where(ofEntity(db, workspaceId, entityId))
+    .orderBy(asc(worldEvents.effectiveAt), asc(worldEvents.id));
+}
+
+export function countEntityEvents(db: Db, workspaceId: string, entityId: string) {
+  return db.$count(worldEvents, ofEntity(db, workspaceId, entityId));
+}
+
+export function findEvent(db: Db, workspaceId: string, id: string) {
+  return db.query.worldEvents.findFirst({
+    where: and(eq(worldEvents.workspaceId, workspaceId), eq(worldEvents.id, id)),
+  });
+}
+
+export function insertEdges(db: Db, rows: (typeof worldEdges.$inferInsert)[]): Statement[] {
+  return chunk(rows, 9).map((part) => db.insert(worldEdges).values(part).onConflictDoNothing());
+}
+
+export function listEdges(db: Db, workspaceId: string, entityId: string) {
+  return db
+    .select()
+    .from(worldEdges)
+    .where(
+      and(
+        eq(worldEdges.workspaceId, workspaceId),
+        or(eq(worldEdges.fromId, entityId), eq(worldEdges.toId, entityId)),
+      ),
+    )
+    .orderBy(desc(worldEdges.confidence), asc(worldEdges.id));
+}
+
+/** `same_as` edges, weakest first: the merges most worth a second look. */
+export async function listSameAsEdges(
+  db: Db,
+  workspaceId: string,
+  f: { entityType?: string; confidenceMax?: number },
+  limit: number,
+  offset: number,
+) {
+  const where = and(
+    eq(worldEdges.workspaceId, workspaceId),
+    eq(worldEdges.edgeType, "same_as"),
+    f.confidenceMax !== undefined ? sql`${worldEdges.confidence} <= ${f.confidenceMax}` : undefined,
+    f.entityType
+      ? sql`exists (select 1 from ${worldEntities} e where e.id = ${worldEdges.fromId} and e.entity_type = ${f.entityType})`
+      : undefined,
+  );
+  const [rows, total] = await Promise.all([
+    db
+      .select()
+      .from(worldEdges)
+      .where(where)
+      .orderBy(asc(worldEdges.confidence), asc(worldEdges.id))
+      .limit(limit)
+      .offset(offset),
+    db.$count(worldEdges, where),
+  ]);
+  return { rows, total };
+}

@@ -1,0 +1,410 @@
+/**
+ * Ingesting world events, the one way anything enters the world model (API, FHIR connectors, calls,
+ * surfaces, reviews). Validate the whole batch first, so an invalid event writes nothing; find or create
+ * entities by external id; store the events (a re-delivered idempotency key is a no-op); update each
+ * entity's projection, identity index and name terms; then look for duplicates among entities whose
+ * identity changed: strong matches merge (`same_as`), uncertain ones go to review.
+ */
+import { eq, sql } from "drizzle-orm";
+import { blindIndex } from "../../shared/crypto/blind-index";
+import { newId } from "../../shared/ids";
+import type { IngestEvent } from "../../shared/schemas/world";
+import { type ConfidenceBasis, confidenceFor, WorldSettings } from "../../shared/world/confidence";
+import {
+  type EntityType,
+  type EventType,
+  type Fact,
+  parseEventData,
+  type Source,
+} from "../../shared/world/events";
+import type { IdentitySummary } from "../../shared/world/identity";
+import type { ProjectableEvent } from "../../shared/world/projection";
+import { identifierKeys, type MatchKind, rankCandidates, searchTerms } from "../../shared/world/resolution";
+import { type AuditEntry, appendAudit } from "../db/audit";
+import { type Db, database, type Statement } from "../db/client";
+import { type entityIdentifiers, workspaces, worldEntities } from "../db/schema";
+import {
+  existingIdempotencyKeys,
+  findEntities,
+  findIdentifierHits,
+  insertEdges,
+  insertEntities,
+  insertEvents,
+  insertIdentifiers,
+  replaceTerms,
+  updateEntity,
+} from "../db/world";
+import { ApiError } from "../errors";
+import { sealDisplayName, sealEventData } from "./codec";
+import { queueEntityMatchReview } from "./review-items";
+import { applyToEntity, patientModel } from "./state";
+
+const DEFAULT_BASIS: Record<Source, ConfidenceBasis | null> = {
+  ehr: "authoritative",
+  fhir_store: "authoritative",
+  api: "authoritative",
+  system: "authoritative",
+  operator: "clinician_edit",
+  surface: "surface_submission",
+  voice: "agent_mentioned",
+  sms: "agent_mentioned",
+  review: null,
+};
+
+/** Facts that did not come from the EHR become eligible for writeback at the workspace's threshold. */
+export function writebackEligible(source: Source, confidence: number, settings: WorldSettings): boolean {
+  return (
+    !["ehr", "fhir_store", "api"].includes(source) &&
+    confidence > 0 &&
+    confidence >= settings.writeback_threshold
+  );
+}
+
+export async function worldSettings(db: Db, workspaceId: string): Promise<WorldSettings> {
+  const [row] = await db
+    .select({ s: workspaces.worldSettings })
+    .from(workspaces)
+    .where(eq(workspaces.id, workspaceId));
+  return WorldSettings.parse(row?.s ?? {});
+}
+
+export interface IngestOutcome {
+  results: { idempotency_key: string; event_id: string; entity_id: string; status: "stored" | "duplicate" }[];
+  stored: number;
+  duplicates: number;
+  entitiesCreated: number;
+  merges: number;
+  reviewsQueued: number;
+}
+
+interface Prepared {
+  input: IngestEvent;
+  data: unknown;
+  facts: Fact[];
+  confidence: number;
+}
+
+export interface IngestActor {
+  actorType: AuditEntry["actorType"];
+  actorId: string | null;
+  requestId?: string | null;
+}
+
+export async function ingestEvents(
+  env: Env,
+  workspaceId: string,
+  events: IngestEvent[],
+  actor: IngestActor,
+): Promise<IngestOutcome> {
+  const db = database(env.DB);
+  const settings = await worldSettings(db, workspaceId);
+
+  // 1. Validate everything before writing anything.
+  const issues: { index: number; path: string; message: string }[] = [];
+  const keys = new Set<string>();
+  const prepared: Prepared[] = [];
+  events.forEach((input, index) => {
+    if (keys.has(input.idempotency_key))
+      issues.push({ index, path: "idempotency_key", message: "repeated within the batch" });
+    keys.add(input.idempotency_key);
+    const entityType = (input.entity?.entity_type ?? "patient") as EntityType;
+    const parsed = parseEventData(input.event_type as EventType, entityType, input.data);
+    if (!parsed.ok) {
+      for (const issue of parsed.issues) issues.push({ index, ...issue });
+      return;
+    }
+    const basis = DEFAULT_BASIS[input.source];
+    if (input.confidence === undefined && basis === null) {
+      issues.push({ index, path: "confidence", message: `required for source ${input.source}` });
+      return;
+    }
+    prepared.push({
+      input,
+      data: parsed.data,
+      facts: parsed.facts,
+      confidence: input.confidence ?? confidenceFor(basis!, settings),
+    });
+  });
+
+  // Entities named by id must exist in this workspace, and their type must fit the event.
+  const namedIds = [...new Set(events.map((e) => e.entity_id).filter((id): id is string => Boolean(id)))];
+  const named = new Map((await findEntities(db, workspaceId, namedIds)).map((e) => [e.id, e]));
+  // Events for an entity that was merged go to the entity it was merged into.
+  const canonical = async (id: string) => {
+    const [row] = await findEntities(db, workspaceId, [id]);
+    return row?.mergedInto ?? id;
+  };
+  events.forEach((input, index) => {
+    if (!input.entity_id) return;
+    const entity = named.get(input.entity_id);
+    if (!entity)
+      return issues.push({ index, path: "entity_id", message: "no such entity in this workspace" });
+    const check = parseEventData(input.event_type as EventType, entity.entityType as EntityType, input.data);
+    if (!check.ok) issues.push(...check.issues.map((i) => ({ index, ...i })));
+  });
+  if (issues.length > 0) {
+    throw new ApiError("unprocessable", `${issues.length} invalid event(s): nothing was stored`, { issues });
+  }
+
+  // 2. Find or create entities named by external id.
+  const externalRefs = new Map<string, { entityType: string; externalId: string }>();
+  for (const e of events)
+    if (e.entity)
+      externalRefs.set(e.entity.external_id, {
+        entityType: e.entity.entity_type,
+        externalId: e.entity.external_id,
+      });
+  const externalHashes = new Map<string, string>();
+  for (const ext of externalRefs.keys())
+    externalHashes.set(ext, await blindIndex(env.ENCRYPTION_KEY, workspaceId, "external_id", ext));
+  const hits = await findIdentifierHits(
+    db,
+    workspaceId,
+    [...externalHashes.values()].map((valueHash) => ({ kind: "external_id", valueHash })),
+  );
+  const entityByExternal = new Map<string, string>();
+  for (const [ext, hash] of externalHashes) {
+    const hit = hits.find((h) => h.valueHash === hash);
+    if (hit) entityByExternal.set(ext, await canonical(hit.entityId));
+  }
+  const now = new Date().toISOString();
+  const newEntities: (typeof worldEntities.$inferInsert)[] = [];
+  const newIdentifiers: (typeof entityIdentifiers.$inferInsert)[] = [];
+  for (const [ext, ref] of externalRefs) {
+    if (entityByExternal.has(ext)) continue;
+    const id = newId("ent");
+    const firstSource = events.find((e) => e.entity?.external_id === ext)!.source;
+    newEntities.push({
+      id,
+      workspaceId,
+      entityType: ref.entityType,
+      source: firstSource,
+      confidence: 0,
+      createdAt: now,
+      updatedAt: now,
+    });
+    newIdentifiers.push({
+      workspaceId,
+      kind: "external_id",
+      valueHash: externalHashes.get(ext)!,
+      entityId: id,
+    });
+    entityByExternal.set(ext, id);
+  }
+
+  // 3. Store the events; a key seen before is reported as a duplicate and not stored again.
+  const seen = await existingIdempotencyKeys(db, workspaceId, [...keys]);
+  const results: IngestOutcome["results"] = [];
+  const rows: Parameters<typeof insertEvents>[1] = [];
+  const byEntity = new Map<string, { entityType: string; events: ProjectableEvent[] }>();
+  for (const p of prepared) {
+    const entityId = p.input.entity_id
+      ? (named.get(p.input.entity_id)?.mergedInto ?? p.input.entity_id)
+      : entityByExternal.get(p.input.entity!.external_id)!;
+    const entityType = p.input.entity?.entity_type ?? named.get(entityId)?.entityType ?? "patient";
+    const previous = seen.get(p.input.idempotency_key);
+    if (previous) {
+      results.push({
+        idempotency_key: p.input.idempotency_key,
+        event_id: previous.id,
+        entity_id: previous.entityId,
+        status: "duplicate",
+      });
+      continue;
+    }
+    const id = newId("evt");
+    const effectiveAt = p.input.effective_at ? new Date(p.input.effective_at).toISOString() : now;
+    rows.push({
+      id,
+      workspaceId,
+      entityId,
+      entityType,
+      domain: p.input.event_type.split(".")[0]!,
+      eventType: p.input.event_type,
+      dataEnc: await sealEventData(env, workspaceId, id, p.data),
+      confidence: p.confidence,
+      source: p.input.source,
+      sourceSystem: p.input.source_system ?? null,
+      producedBy: p.input.produced_by ?? null,
+      effectiveAt,
+      ingestedAt: now,
+      supersedes: p.input.supersedes ?? null,
+      fhirResourceType: p.input.fhir_resource_type ?? null,
+      fhirResourceId: p.input.fhir_resource_id ?? null,
+      syncStatus: writebackEligible(p.input.source, p.confidence, settings) ? "eligible" : "none",
+      idempotencyKey: p.input.idempotency_key,
+    });
+    const group = byEntity.get(entityId) ?? { entityType, events: [] };
+    group.events.push({
+      id,
+      eventType: p.input.event_type as EventType,
+      facts: p.facts,
+      confidence: p.confidence,
+      source: p.input.source,
+      effectiveAt,
+      supersedes: p.input.supersedes ?? null,
+    });
+    byEntity.set(entityId, group);
+    results.push({
+      idempotency_key: p.input.idempotency_key,
+      event_id: id,
+      entity_id: entityId,
+      status: "stored",
+    });
+  }
+  const stored = rows.length;
+  if (stored > 0 || newEntities.length > 0) {
+    await appendAudit(
+      db,
+      {
+        workspaceId,
+        ...actor,
+        action: "world.events_ingested",
+        targetType: "world",
+        targetId: workspaceId,
+        details: { stored, duplicates: results.length - stored, entities_created: newEntities.length },
+      },
+      [
+        ...insertEntities(db, newEntities),
+        ...insertIdentifiers(db, newIdentifiers),
+        ...insertEvents(db, rows),
+      ],
+    );
+  }
+
+  // 4. Project, then refresh identity indexes; 5. look for duplicates of entities whose identity changed.
+  let merges = 0;
+  let reviewsQueued = 0;
+  const groups = [...byEntity];
+  const CONCURRENCY = 8;
+  for (let i = 0; i < groups.length; i += CONCURRENCY) {
+    await Promise.all(
+      groups.slice(i, i + CONCURRENCY).map(async ([entityId, group]) => {
+        const identity = await applyToEntity(
+          env,
+          workspaceId,
+          { id: entityId, entityType: group.entityType },
+          group.events,
+        );
+        const outcome = await refreshIdentity(
+          env,
+          db,
+          workspaceId,
+          entityId,
+          group.events.length,
+          identity,
+          settings,
+        );
+        merges += outcome.merged ? 1 : 0;
+        reviewsQueued += outcome.reviewQueued ? 1 : 0;
+      }),
+    );
+  }
+  return {
+    results,
+    stored,
+    duplicates: results.length - stored,
+    entitiesCreated: newEntities.length,
+    merges,
+    reviewsQueued,
+  };
+}
+
+/**
+ * Writes the entity's identity (display name, counts, confidence, blind indexes, name terms) and checks
+ * its identifiers against other entities. Returns what the duplicate check did.
+ */
+async function refreshIdentity(
+  env: Env,
+  db: Db,
+  workspaceId: string,
+  entityId: string,
+  newEvents: number,
+  identity: IdentitySummary,
+  settings: WorldSettings,
+): Promise<{ merged: boolean; reviewQueued: boolean }> {
+  const keys = identifierKeys(identity.details);
+  for (const ext of identity.externalIds) keys.push({ kind: "external_id", value: ext });
+  const hashed = await Promise.all(
+    keys.map(async (k) => ({
+      kind: k.kind,
+      valueHash: await blindIndex(env.ENCRYPTION_KEY, workspaceId, k.kind, k.value),
+    })),
+  );
+  const statements: Statement[] = [
+    updateEntity(db, workspaceId, entityId, {
+      displayNameEnc: identity.displayName
+        ? await sealDisplayName(env, workspaceId, entityId, identity.displayName)
+        : null,
+      confidence: identity.confidence,
+      eventCount: sql`${worldEntities.eventCount} + ${newEvents}` as unknown as number,
+      lastEventAt: new Date().toISOString(),
+    }),
+    ...insertIdentifiers(
+      db,
+      hashed.map((h) => ({ workspaceId, kind: h.kind, valueHash: h.valueHash, entityId })),
+    ),
+  ];
+  if (identity.displayName) {
+    const terms = await Promise.all(
+      searchTerms(identity.displayName).map((t) => blindIndex(env.ENCRYPTION_KEY, workspaceId, "term", t)),
+    );
+    statements.push(...replaceTerms(db, workspaceId, entityId, terms));
+  }
+  await db.batch(statements as [Statement, ...Statement[]]);
+
+  const hits = (await findIdentifierHits(db, workspaceId, hashed)).filter((h) => h.entityId !== entityId);
+  if (hits.length === 0) return { merged: false, reviewQueued: false };
+  const others = new Map(
+    (await findEntities(db, workspaceId, [...new Set(hits.map((h) => h.entityId))]))
+      .filter((e) => !e.mergedInto)
+      .map((e) => [e.id, e]),
+  );
+  const [best] = rankCandidates(
+    hits
+      .filter((h) => others.has(h.entityId))
+      .map((h) => ({ entityId: h.entityId, kind: h.kind as MatchKind })),
+  );
+  if (!best || best.matchConfidence < settings.review_min_match)
+    return { merged: false, reviewQueued: false };
+  if (best.matchConfidence >= settings.auto_merge_threshold) {
+    // The older entity is canonical; the newer one points at it.
+    const other = others.get(best.entityId)!;
+    const [self] = await findEntities(db, workspaceId, [entityId]);
+    const [keep, merge] =
+      self && self.createdAt <= other.createdAt ? [self.id, other.id] : [other.id, entityId];
+    await appendAudit(
+      db,
+      {
+        workspaceId,
+        actorType: "system",
+        actorId: null,
+        action: "world.entities_merged",
+        targetType: "entity",
+        targetId: merge,
+        details: { into: keep, confidence: best.matchConfidence, matched_on: best.matchedOn },
+      },
+      [
+        ...insertEdges(db, [
+          {
+            id: newId("edg"),
+            workspaceId,
+            fromId: merge,
+            toId: keep,
+            edgeType: "same_as",
+            confidence: best.matchConfidence,
+            source: "system",
+            details: { matched_on: best.matchedOn, automatic: true },
+          },
+        ]),
+        updateEntity(db, workspaceId, merge, { mergedInto: keep }),
+      ],
+    );
+    // The canonical entity now projects the merged one's events too.
+    if (other.entityType === "patient")
+      await patientModel(env, workspaceId, keep).rebuild({ workspaceId, entityId: keep });
+    return { merged: true, reviewQueued: false };
+  }
+  const queued = await queueEntityMatchReview(env, db, workspaceId, entityId, best);
+  return { merged: false, reviewQueued: queued };
+}
