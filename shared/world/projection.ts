@@ -59,7 +59,8 @@ export function project(events: Iterable<ProjectableEvent>): EntityState {
     seen.add(event.id);
     if (lastEffectiveAt === null || event.effectiveAt > lastEffectiveAt) lastEffectiveAt = event.effectiveAt;
     for (const fact of event.facts) {
-      (history[fact.path] ??= []).push({
+      history[fact.path] ??= [];
+      history[fact.path]!.push({
         value: fact.value,
         confidence: event.confidence,
         source: event.source,
