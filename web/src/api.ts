@@ -26,11 +26,18 @@ export function isApiError(error: unknown, code?: ApiError["code"]): error is Ap
   return error instanceof ApiError && (code === undefined || error.code === code);
 }
 
-let onSessionEnded: (() => void) | null = null;
+export interface AccessHandlers {
+  /** A signed-in request came back 401: the session expired or was revoked. */
+  sessionEnded(): void;
+  /** A workspace refused this session until the user enrols in MFA (403 `mfa_enrollment_required`). */
+  mfaEnrollmentRequired(workspaceId: string): void;
+}
 
-/** Called once by the app: what to do when a signed-in request comes back 401. */
-export function setSessionEndedHandler(handler: () => void): void {
-  onSessionEnded = handler;
+let handlers: AccessHandlers | null = null;
+
+/** Called once by the app, which decides what the whole dashboard does about these two answers. */
+export function setAccessHandlers(next: AccessHandlers): void {
+  handlers = next;
 }
 
 interface RequestOptions {
@@ -65,12 +72,22 @@ async function request<T>(method: string, path: string, options: RequestOptions 
   const parsed: unknown = await response.json().catch(() => undefined);
   if (response.ok) {
     if (parsed === undefined) {
-      throw new ApiError(response.status, "bad_response", "The server sent an unreadable answer.", null, requestId);
+      throw new ApiError(
+        response.status,
+        "bad_response",
+        "The server sent an unreadable answer.",
+        null,
+        requestId,
+      );
     }
     return parsed as T;
   }
   const error = toApiError(response.status, parsed, requestId);
-  if (response.status === 401 && !options.expectUnauthorized) onSessionEnded?.();
+  if (response.status === 401 && !options.expectUnauthorized) handlers?.sessionEnded();
+  if (error.code === "mfa_enrollment_required") {
+    const workspaceId = /^\/v1\/([^/?]+)/.exec(path)?.[1];
+    if (workspaceId) handlers?.mfaEnrollmentRequired(decodeURIComponent(workspaceId));
+  }
   throw error;
 }
 

@@ -85,7 +85,6 @@ export function usePagedList<T>(path: string | null): PagedList<T> {
     [path],
   );
 
-  // biome-ignore lint/correctness/useExhaustiveDependencies: `generation` is the reload trigger
   useEffect(() => {
     fetchPage(null);
     return () => controller.current?.abort();

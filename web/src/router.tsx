@@ -2,7 +2,7 @@
  * Client-side routing on the History API. The Worker answers every non-API path with index.html, so
  * `/calls` or `/settings` can be bookmarked and reloaded.
  */
-import type { ComponentChildren, JSX } from "preact";
+import type { ComponentChildren, TargetedMouseEvent } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
 const listeners = new Set<() => void>();
@@ -44,14 +44,18 @@ export function useLocation(): Location {
   return current;
 }
 
-type LinkProps = Omit<JSX.AnchorHTMLAttributes<HTMLAnchorElement>, "href"> & {
+interface LinkProps {
   href: string;
+  class?: string;
   children: ComponentChildren;
-};
+  "aria-current"?: "page" | undefined;
+  "aria-label"?: string;
+  onClick?: (event: TargetedMouseEvent<HTMLAnchorElement>) => void;
+}
 
 /** An ordinary link that navigates in place; modified clicks (new tab, new window) keep their meaning. */
 export function Link({ href, onClick, ...rest }: LinkProps) {
-  const handleClick = (event: JSX.TargetedMouseEvent<HTMLAnchorElement>) => {
+  const handleClick = (event: TargetedMouseEvent<HTMLAnchorElement>) => {
     onClick?.(event);
     if (
       event.defaultPrevented ||
@@ -66,5 +70,5 @@ export function Link({ href, onClick, ...rest }: LinkProps) {
     event.preventDefault();
     navigate(href);
   };
-  return <a href={href} onClick={handleClick} {...rest} />;
+  return <a {...rest} href={href} onClick={handleClick} />;
 }
