@@ -1,5 +1,6 @@
 /** The world model as the API accepts and shows it. */
 import { z } from "zod";
+import { utf8 } from "../encoding";
 import { ENTITY_TYPES, EVENT_TYPE_NAMES, SOURCES } from "../world/events";
 import { MATCH_KINDS } from "../world/resolution";
 import { PageQuery, ResourceId, Timestamp } from "./common";
@@ -50,7 +51,7 @@ export const IngestEvent = z
     "give exactly one of entity_id or entity",
   )
   .refine(
-    (e) => JSON.stringify(e.data ?? null).length <= MAX_EVENT_DATA_BYTES,
+    (e) => utf8.encode(JSON.stringify(e.data ?? null)).byteLength <= MAX_EVENT_DATA_BYTES,
     `data is larger than ${MAX_EVENT_DATA_BYTES} bytes`,
   )
   .meta({ id: "IngestEvent" });

@@ -29,7 +29,6 @@ import { database } from "../db/client";
 import { auditLog, reviewItems } from "../db/schema";
 import {
   type EntityRow,
-  entityIdsWithTerms,
   findEntities,
   findEntity,
   findIdentifierHits,
@@ -95,20 +94,24 @@ async function searchEntities(
   query: z.infer<typeof EntitySearchQuery>,
 ) {
   const db = database(c.env.DB);
-  let ids: string[] | undefined;
+  let termHashes: string[] | undefined;
   if (query.q) {
     const terms = queryTerms(query.q);
     if (terms.length === 0) return { results: [], total: 0 };
     const hashes = await Promise.all(
       terms.map((t) => blindIndex(c.env.ENCRYPTION_KEY, workspaceId, "term", t)),
     );
-    ids = await entityIdsWithTerms(db, workspaceId, [...new Set(hashes)]);
-    if (ids.length === 0) return { results: [], total: 0 };
+    termHashes = [...new Set(hashes)];
   }
   const { rows, total } = await listEntities(
     db,
     workspaceId,
-    { entityType: query.entity_type, source: query.source, confidenceMin: query.confidence_min, ids },
+    {
+      entityType: query.entity_type,
+      source: query.source,
+      confidenceMin: query.confidence_min,
+      termHashes,
+    },
     query.limit,
     query.offset,
   );

@@ -343,6 +343,8 @@ export const reviewItems = sqliteTable(
   (t) => [
     index("review_items_queue_idx").on(t.workspaceId, t.status, t.priority, t.createdAt),
     index("review_items_entity_idx").on(t.workspaceId, t.entityId),
+    /** Review statistics read the last days' decisions as a range, not every decision ever made. */
+    index("review_items_decided_idx").on(t.workspaceId, t.decidedAt),
     uniqueIndex("review_items_subject_unique").on(t.workspaceId, t.kind, t.subjectId),
   ],
 );

@@ -23,12 +23,17 @@ export function findEntity(db: Db, workspaceId: string, id: string) {
   });
 }
 
-export function findEntities(db: Db, workspaceId: string, ids: string[]) {
-  if (ids.length === 0) return Promise.resolve([] as EntityRow[]);
-  return db
-    .select()
-    .from(worldEntities)
-    .where(and(eq(worldEntities.workspaceId, workspaceId), inArray(worldEntities.id, ids)));
+export async function findEntities(db: Db, workspaceId: string, ids: string[]): Promise<EntityRow[]> {
+  const rows: EntityRow[] = [];
+  for (const part of chunk(ids, 1, 99)) {
+    rows.push(
+      ...(await db
+        .select()
+        .from(worldEntities)
+        .where(and(eq(worldEntities.workspaceId, workspaceId), inArray(worldEntities.id, part)))),
+    );
+  }
+  return rows;
 }
 
 export function insertEntities(db: Db, rows: (typeof worldEntities.$inferInsert)[]): Statement[] {
@@ -39,8 +44,8 @@ export interface EntityFilter {
   entityType?: string | undefined;
   source?: string | undefined;
   confidenceMin?: number | undefined;
-  /** Restrict to these ids (the result of a term search). */
-  ids?: string[] | undefined;
+  /** Only entities whose name has every one of these term hashes (a name search). */
+  termHashes?: string[] | undefined;
 }
 
 export async function listEntities(
@@ -56,7 +61,7 @@ export async function listEntities(
     f.entityType ? eq(worldEntities.entityType, f.entityType) : undefined,
     f.source ? eq(worldEntities.source, f.source) : undefined,
     f.confidenceMin !== undefined ? gte(worldEntities.confidence, f.confidenceMin) : undefined,
-    f.ids ? inArray(worldEntities.id, f.ids) : undefined,
+    f.termHashes ? inArray(worldEntities.id, withAllTerms(db, workspaceId, f.termHashes)) : undefined,
   );
   const [rows, total] = await Promise.all([
     db
@@ -71,44 +76,48 @@ export async function listEntities(
   return { rows, total };
 }
 
-/** Entities having every one of the term hashes (an AND over the query's tokens). */
-export async function entityIdsWithTerms(
-  db: Db,
-  workspaceId: string,
-  termHashes: string[],
-  cap = 1000,
-): Promise<string[]> {
-  if (termHashes.length === 0) return [];
-  const rows = await db
+/**
+ * The ids of entities having every one of the term hashes (an AND over the query's tokens), as a
+ * subquery: a common name can match more entities than D1 binds parameters.
+ */
+function withAllTerms(db: Db, workspaceId: string, termHashes: string[]) {
+  return db
     .select({ entityId: entityTerms.entityId })
     .from(entityTerms)
     .where(and(eq(entityTerms.workspaceId, workspaceId), inArray(entityTerms.termHash, termHashes)))
     .groupBy(entityTerms.entityId)
-    .having(sql`count(distinct ${entityTerms.termHash}) = ${termHashes.length}`)
-    .limit(cap);
-  return rows.map((r) => r.entityId);
+    .having(sql`count(distinct ${entityTerms.termHash}) = ${termHashes.length}`);
 }
 
-export function findIdentifierHits(db: Db, workspaceId: string, keys: { kind: string; valueHash: string }[]) {
-  if (keys.length === 0)
-    return Promise.resolve([] as { entityId: string; kind: string; valueHash: string }[]);
-  return db
-    .select({
-      entityId: entityIdentifiers.entityId,
-      kind: entityIdentifiers.kind,
-      valueHash: entityIdentifiers.valueHash,
-    })
-    .from(entityIdentifiers)
-    .where(
-      and(
-        eq(entityIdentifiers.workspaceId, workspaceId),
-        or(
-          ...keys.map((k) =>
-            and(eq(entityIdentifiers.kind, k.kind), eq(entityIdentifiers.valueHash, k.valueHash)),
+export async function findIdentifierHits(
+  db: Db,
+  workspaceId: string,
+  keys: { kind: string; valueHash: string }[],
+) {
+  const hits: { entityId: string; kind: string; valueHash: string }[] = [];
+  // Two parameters per key, one for the workspace.
+  for (const part of chunk(keys, 2, 99)) {
+    hits.push(
+      ...(await db
+        .select({
+          entityId: entityIdentifiers.entityId,
+          kind: entityIdentifiers.kind,
+          valueHash: entityIdentifiers.valueHash,
+        })
+        .from(entityIdentifiers)
+        .where(
+          and(
+            eq(entityIdentifiers.workspaceId, workspaceId),
+            or(
+              ...part.map((k) =>
+                and(eq(entityIdentifiers.kind, k.kind), eq(entityIdentifiers.valueHash, k.valueHash)),
+              ),
+            ),
           ),
-        ),
-      ),
+        )),
     );
+  }
+  return hits;
 }
 
 export function insertIdentifiers(db: Db, rows: (typeof entityIdentifiers.$inferInsert)[]): Statement[] {

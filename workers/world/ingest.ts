@@ -5,7 +5,7 @@
  * entity's projection, identity index and name terms; then look for duplicates among entities whose
  * identity changed: strong matches merge (`same_as`), uncertain ones go to review.
  */
-import { eq, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { blindIndex } from "../../shared/crypto/blind-index";
 import { newId } from "../../shared/ids";
 import type { IngestEvent } from "../../shared/schemas/world";
@@ -99,6 +99,10 @@ export async function ingestEvents(
   const db = database(env.DB);
   const settings = await worldSettings(db, workspaceId);
 
+  // Entities named by id must exist in this workspace, and their type must fit the event.
+  const namedIds = [...new Set(events.map((e) => e.entity_id).filter((id): id is string => Boolean(id)))];
+  const named = new Map((await findEntities(db, workspaceId, namedIds)).map((e) => [e.id, e]));
+
   // 1. Validate everything before writing anything.
   const issues: { index: number; path: string; message: string }[] = [];
   const keys = new Set<string>();
@@ -107,7 +111,9 @@ export async function ingestEvents(
     if (keys.has(input.idempotency_key))
       issues.push({ index, path: "idempotency_key", message: "repeated within the batch" });
     keys.add(input.idempotency_key);
-    const entityType = (input.entity?.entity_type ?? "patient") as EntityType;
+    const entityType = (input.entity?.entity_type ??
+      named.get(input.entity_id ?? "")?.entityType ??
+      "patient") as EntityType;
     const parsed = parseEventData(input.event_type as EventType, entityType, input.data);
     if (!parsed.ok) {
       for (const issue of parsed.issues) issues.push({ index, ...issue });
@@ -126,9 +132,6 @@ export async function ingestEvents(
     });
   });
 
-  // Entities named by id must exist in this workspace, and their type must fit the event.
-  const namedIds = [...new Set(events.map((e) => e.entity_id).filter((id): id is string => Boolean(id)))];
-  const named = new Map((await findEntities(db, workspaceId, namedIds)).map((e) => [e.id, e]));
   // Events for an entity that was merged go to the entity it was merged into.
   const canonical = async (id: string) => {
     const [row] = await findEntities(db, workspaceId, [id]);
@@ -137,10 +140,7 @@ export async function ingestEvents(
   events.forEach((input, index) => {
     if (!input.entity_id) return;
     const entity = named.get(input.entity_id);
-    if (!entity)
-      return issues.push({ index, path: "entity_id", message: "no such entity in this workspace" });
-    const check = parseEventData(input.event_type as EventType, entity.entityType as EntityType, input.data);
-    if (!check.ok) issues.push(...check.issues.map((i) => ({ index, ...i })));
+    if (!entity) issues.push({ index, path: "entity_id", message: "no such entity in this workspace" });
   });
   if (issues.length > 0) {
     throw new ApiError("unprocessable", `${issues.length} invalid event(s): nothing was stored`, { issues });
@@ -201,7 +201,8 @@ export async function ingestEvents(
     const entityId = p.input.entity_id
       ? (named.get(p.input.entity_id)?.mergedInto ?? p.input.entity_id)
       : entityByExternal.get(p.input.entity!.external_id)!;
-    const entityType = p.input.entity?.entity_type ?? named.get(entityId)?.entityType ?? "patient";
+    const entityType =
+      p.input.entity?.entity_type ?? named.get(p.input.entity_id ?? "")?.entityType ?? "patient";
     const previous = seen.get(p.input.idempotency_key);
     if (previous) {
       results.push({
@@ -252,7 +253,7 @@ export async function ingestEvents(
       status: "stored",
     });
   }
-  const stored = rows.length;
+  let stored = rows.length;
   if (stored > 0 || newEntities.length > 0) {
     await appendAudit(
       db,
@@ -270,6 +271,29 @@ export async function ingestEvents(
         ...insertEvents(db, rows),
       ],
     );
+  }
+
+  // A request racing this one may have stored some of the same keys first (the insert skipped ours):
+  // its events stand, ours are reported as duplicates of them and projected nowhere.
+  if (stored > 0) {
+    const landed = await existingIdempotencyKeys(
+      db,
+      workspaceId,
+      rows.map((r) => r.idempotencyKey),
+    );
+    const lost = new Set(
+      rows.filter((r) => (landed.get(r.idempotencyKey)?.id ?? r.id) !== r.id).map((r) => r.id),
+    );
+    for (const result of results) {
+      const winner = landed.get(result.idempotency_key);
+      if (winner && lost.has(result.event_id))
+        Object.assign(result, { event_id: winner.id, entity_id: winner.entityId, status: "duplicate" });
+    }
+    for (const [entityId, group] of byEntity) {
+      group.events = group.events.filter((e) => !lost.has(e.id));
+      if (group.events.length === 0) byEntity.delete(entityId);
+    }
+    stored -= lost.size;
   }
 
   // 4. Project, then refresh identity indexes; 5. look for duplicates of entities whose identity changed.
@@ -368,11 +392,9 @@ async function refreshIdentity(
   if (!best || best.matchConfidence < settings.review_min_match)
     return { merged: false, reviewQueued: false };
   if (best.matchConfidence >= settings.auto_merge_threshold) {
-    // The older entity is canonical; the newer one points at it.
     const other = others.get(best.entityId)!;
     const [self] = await findEntities(db, workspaceId, [entityId]);
-    const [keep, merge] =
-      self && self.createdAt <= other.createdAt ? [self.id, other.id] : [other.id, entityId];
+    const { keep, merge } = mergeOrder(self ?? { id: entityId, createdAt: now() }, other);
     await appendAudit(
       db,
       {
@@ -384,27 +406,67 @@ async function refreshIdentity(
         targetId: merge,
         details: { into: keep, confidence: best.matchConfidence, matched_on: best.matchedOn },
       },
-      [
-        ...insertEdges(db, [
-          {
-            id: newId("edg"),
-            workspaceId,
-            fromId: merge,
-            toId: keep,
-            edgeType: "same_as",
-            confidence: best.matchConfidence,
-            source: "system",
-            details: { matched_on: best.matchedOn, automatic: true },
-          },
-        ]),
-        updateEntity(db, workspaceId, merge, { mergedInto: keep }),
-      ],
+      mergeStatements(
+        db,
+        workspaceId,
+        { keep, merge },
+        {
+          confidence: best.matchConfidence,
+          source: "system",
+          details: { matched_on: best.matchedOn, automatic: true },
+        },
+      ),
     );
-    // The canonical entity now projects the merged one's events too.
-    if (other.entityType === "patient")
-      await patientModel(env, workspaceId, keep).rebuild({ workspaceId, entityId: keep });
+    await reprojectMerged(env, workspaceId, keep, other.entityType);
     return { merged: true, reviewQueued: false };
   }
   const queued = await queueEntityMatchReview(env, db, workspaceId, entityId, best);
   return { merged: false, reviewQueued: queued };
+}
+
+const now = () => new Date().toISOString();
+
+/** The older of two entities stays canonical; the newer one is merged into it. */
+export function mergeOrder(
+  a: { id: string; createdAt: string },
+  b: { id: string; createdAt: string },
+): { keep: string; merge: string } {
+  return a.createdAt <= b.createdAt ? { keep: a.id, merge: b.id } : { keep: b.id, merge: a.id };
+}
+
+/**
+ * The statements of a merge: a `same_as` edge recording why, the merged entity's pointer, and the
+ * pointers of entities merged into it earlier (reads follow one `merged_into` hop, so chains stay flat).
+ */
+export function mergeStatements(
+  db: Db,
+  workspaceId: string,
+  { keep, merge }: { keep: string; merge: string },
+  edge: { confidence: number; source: Source; details: Record<string, unknown> },
+): Statement[] {
+  return [
+    ...insertEdges(db, [
+      {
+        id: newId("edg"),
+        workspaceId,
+        fromId: merge,
+        toId: keep,
+        edgeType: "same_as",
+        confidence: edge.confidence,
+        source: edge.source,
+        details: edge.details,
+      },
+    ]),
+    updateEntity(db, workspaceId, merge, { mergedInto: keep }),
+    db
+      .update(worldEntities)
+      .set({ mergedInto: keep, updatedAt: now() })
+      .where(and(eq(worldEntities.workspaceId, workspaceId), eq(worldEntities.mergedInto, merge))),
+  ];
+}
+
+/** After a merge commits: the canonical patient now projects the merged one's events too. */
+export async function reprojectMerged(env: Env, workspaceId: string, keep: string, entityType: string) {
+  if (entityType === "patient")
+    await patientModel(env, workspaceId, keep).rebuild({ workspaceId, entityId: keep });
 }

@@ -1,0 +1,1 @@
+CREATE INDEX `review_items_decided_idx` ON `review_items` (`workspace_id`,`decided_at`);
