@@ -5,10 +5,13 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import path from "node:path";
 import { generateApiKey } from "../shared/auth/api-key";
 import { generateMasterKey } from "../shared/crypto/encryption";
 import { randomBytes, toBase64Url } from "../shared/encoding";
+import { DEMO_WORKSPACE } from "./demo-data";
+import { demoPatientBatches } from "./demo-patients";
 import { demoSql } from "./seed-sql";
 
 export const ROOT = path.resolve(import.meta.dirname, "..");
@@ -104,11 +107,52 @@ export async function seedDemo(persistTo: string, vars: DevVars, quiet = true): 
   });
 }
 
+/**
+ * Seeds the demo patients through the running Worker's ingest API, as the EHR would send them. Stable
+ * idempotency keys make it a no-op the second time.
+ */
+export async function seedDemoPatients(
+  url: string,
+  apiKey: string,
+): Promise<{ patients: number; stored: number; duplicates: number; ms: number }> {
+  const started = performance.now();
+  let stored = 0;
+  let duplicates = 0;
+  const post = async (events: unknown[]) => {
+    const res = await fetch(`${url}/v1/${DEMO_WORKSPACE.id}/world/events`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ events }),
+    });
+    if (!res.ok)
+      throw new Error(`Seeding demo patients failed: ${res.status} ${(await res.text()).slice(0, 2000)}`);
+    const outcome = (await res.json()) as { stored: number; duplicates: number };
+    stored += outcome.stored;
+    duplicates += outcome.duplicates;
+  };
+  const batches = demoPatientBatches();
+  // The originals are distinct people, sent side by side; the near-duplicates go last, once they exist.
+  await Promise.all(batches.slice(0, -1).map(post));
+  await post(batches.at(-1)!);
+  const patients = new Set(batches.flat().map((e) => e.entity?.external_id)).size;
+  return { patients, stored, duplicates, ms: Math.round(performance.now() - started) };
+}
+
 export interface RunningPlatform {
   url: string;
   vars: DevVars;
   process: ChildProcess;
   stop(): Promise<void>;
+}
+
+/** Whether nothing listens on `port` yet (else `/healthz` would be answered by someone else's Worker). */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer()
+      .once("error", () => resolve(false))
+      .once("listening", () => probe.close(() => resolve(true)))
+      .listen(port, "127.0.0.1");
+  });
 }
 
 /** Starts `wrangler dev` and resolves once `/healthz` answers. */
@@ -118,6 +162,8 @@ export async function startWorker(options: {
   vars: DevVars;
   inherit?: boolean;
 }): Promise<RunningPlatform> {
+  if (!(await portIsFree(options.port)))
+    throw new Error(`Port ${options.port} is already in use: stop what runs there or pick another port`);
   const child = spawn(
     WRANGLER,
     [
@@ -184,5 +230,12 @@ export async function startLocalPlatform(options: {
   if (options.build !== false || !existsSync(path.join(ROOT, "web", "dist", "index.html"))) await buildWeb();
   await migrate(options.persistTo);
   await seedDemo(options.persistTo, vars);
-  return startWorker({ port: options.port, persistTo: options.persistTo, vars });
+  const platform = await startWorker({ port: options.port, persistTo: options.persistTo, vars });
+  try {
+    await seedDemoPatients(platform.url, vars.DEMO_API_KEY!);
+  } catch (err) {
+    await platform.stop();
+    throw err;
+  }
+  return platform;
 }

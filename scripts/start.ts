@@ -4,7 +4,15 @@
  */
 import path from "node:path";
 import { DEMO_USERS, DEMO_WORKSPACE } from "./demo-data";
-import { buildWeb, ensureDevVars, migrate, ROOT, seedDemo, startWorker } from "./local-platform";
+import {
+  buildWeb,
+  ensureDevVars,
+  migrate,
+  ROOT,
+  seedDemo,
+  seedDemoPatients,
+  startWorker,
+} from "./local-platform";
 
 const port = Number(process.env.PORT ?? 8787);
 const persistTo = path.join(ROOT, ".wrangler", "state");
@@ -21,6 +29,14 @@ step(`Seeding the demo workspace "${DEMO_WORKSPACE.id}"`);
 await seedDemo(persistTo, vars);
 step(`Starting wrangler dev on port ${port}`);
 const platform = await startWorker({ port, persistTo, vars, inherit: true });
+step("Seeding the demo patients through the ingest API");
+const seeded = await seedDemoPatients(platform.url, vars.DEMO_API_KEY!).catch(async (err) => {
+  await platform.stop();
+  throw err;
+});
+console.log(
+  `  ${seeded.patients} patients: ${seeded.stored} events stored, ${seeded.duplicates} already there (${(seeded.ms / 1000).toFixed(1)} s)`,
+);
 
 const url = platform.url.replace("127.0.0.1", "localhost");
 console.log(`

@@ -10,7 +10,9 @@ import { apiKeysApi } from "./api/api-keys";
 import { auditApi } from "./api/audit";
 import { authApi } from "./api/auth";
 import { openApiDocument, renderDocsPage } from "./api/docs";
+import { memoryApi } from "./api/memory";
 import { phoneNumbersApi } from "./api/phone-numbers";
+import { reviewApi } from "./api/review";
 import { servicesApi } from "./api/services";
 import { usersApi } from "./api/users";
 import { workspacesApi } from "./api/workspaces";
@@ -42,6 +44,8 @@ export function buildApp() {
   app.route("/", apiKeysApi);
   app.route("/", auditApi);
   app.route("/", worldApi);
+  app.route("/", reviewApi);
+  app.route("/", memoryApi);
 
   // Built on first use, not at start-up: a cold Worker answering a call should not pay for it.
   let document: ReturnType<typeof openApiDocument> | undefined;
@@ -52,11 +56,13 @@ export function buildApp() {
   app.get("/openapi.json", (c) => c.json(doc()));
   app.get("/docs", (c) => c.html(renderDocsPage(doc())));
 
-  app.notFound((c) => {
+  app.notFound(async (c) => {
     if (c.req.path.startsWith("/v1/") || c.req.path.startsWith("/auth/")) {
       return handleError(new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}`), c);
     }
-    return c.env.ASSETS.fetch(c.req.raw);
+    // A copy: the assets binding's headers are immutable, and the middleware above adds security headers.
+    const asset = await c.env.ASSETS.fetch(c.req.raw);
+    return new Response(asset.body, asset);
   });
   app.onError(handleError);
   return app;

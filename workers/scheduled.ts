@@ -4,6 +4,7 @@
  */
 import { database } from "./db/client";
 import { deleteStaleSessions } from "./db/identity";
+import { recomputePatterns } from "./world/memory";
 
 export const CRONS = {
   everyFiveMinutes: "*/5 * * * *",
@@ -15,7 +16,7 @@ type Task = { name: string; run(env: Env, at: Date): Promise<unknown> };
 
 export const TASKS: Record<string, Task[]> = {
   [CRONS.everyFiveMinutes]: [],
-  [CRONS.hourly]: [],
+  [CRONS.hourly]: [{ name: "memory.patterns", run: (env, at) => recomputePatterns(env, at) }],
   [CRONS.daily]: [
     { name: "retention.sessions", run: (env, at) => deleteStaleSessions(database(env.DB), at) },
   ],

@@ -43,6 +43,8 @@ const normalize = (text: string) =>
     .replace(/[\u0300-\u036f]/g, "")
     .toLowerCase()
     .replace(/[^a-z0-9@.+]+/g, " ")
+    // A full stop ends a word ("latex."); only dots inside one (an email, a dose) are kept.
+    .replace(/\.(?![a-z0-9])/g, " ")
     .trim();
 
 /** The words a value would be said with: strings as they are, objects by their leading text fields. */
