@@ -431,7 +431,10 @@ export function mergeOrder(
   a: { id: string; createdAt: string },
   b: { id: string; createdAt: string },
 ): { keep: string; merge: string } {
-  return a.createdAt <= b.createdAt ? { keep: a.id, merge: b.id } : { keep: b.id, merge: a.id };
+  // Older first; entities created in the same batch share a time, so the id decides: both sides of a
+  // concurrent duplicate check must reach the same answer, or they would merge into each other.
+  const aFirst = a.createdAt < b.createdAt || (a.createdAt === b.createdAt && a.id < b.id);
+  return aFirst ? { keep: a.id, merge: b.id } : { keep: b.id, merge: a.id };
 }
 
 /**
