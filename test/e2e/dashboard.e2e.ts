@@ -18,7 +18,7 @@ const OWNER = { email: "owner@riverside.example", password: "demo-owner-password
 const OPERATOR = { email: "operator@riverside.example", password: "demo-operator-password" };
 const VIEWER = { email: "viewer@riverside.example", password: "demo-viewer-password" };
 
-const NAV_ITEMS = ["Calls", "Operators", "Surfaces", "World", "Analytics", "Settings"];
+const NAV_ITEMS = ["Calls", "Operators", "Surfaces", "World", "Review", "Analytics", "Settings"];
 
 let browser: Browser;
 const contexts: BrowserContext[] = [];
@@ -159,7 +159,8 @@ describe("the shell", () => {
     expect(new URL(page.url()).pathname).toBe("/calls");
 
     const nav = page.getByRole("navigation", { name: "Main" });
-    expect(await nav.getByRole("link").allInnerTexts()).toEqual(NAV_ITEMS);
+    // Each link's label (Review also shows its pending count beside it).
+    expect(await nav.locator(".nav-link > span:first-of-type").allInnerTexts()).toEqual(NAV_ITEMS);
     const banner = page.getByRole("banner");
     expect(await text(banner.getByTestId("workspace-name"))).toBe("Riverside Family Clinic");
     expect(await text(banner)).toContain("Sam Ortega");
@@ -170,11 +171,11 @@ describe("the shell", () => {
     expect(await nav.getByRole("link", { name: "Calls" }).getAttribute("aria-current")).toBe("page");
     await shoot(page, "dashboard-operator-calls");
 
-    // Each placeholder page: its own heading, title, address and an honest empty state.
+    // Each placeholder page: its own heading, title, address and an honest empty state. (World and Review
+    // have the demo patients; test/e2e/world.e2e.ts covers them.)
     const emptyStates: Record<string, string> = {
       Operators: "Operators appear here once they go on duty",
       Surfaces: "Surfaces appear here once an agent or operator sends one",
-      World: "The world model fills in as calls are handled",
       Analytics: "Analytics appear here once calls have been handled",
     };
     for (const [name, copy] of Object.entries(emptyStates)) {

@@ -4,6 +4,7 @@ import {
   AnalyticsIcon,
   CallsIcon,
   OperatorsIcon,
+  ReviewIcon,
   SettingsIcon,
   SurfacesIcon,
   WorldIcon,
@@ -11,6 +12,8 @@ import {
 import { AnalyticsPage } from "./pages/analytics";
 import { CallsPage } from "./pages/calls";
 import { OperatorsPage } from "./pages/operators";
+import { ReviewPage } from "./pages/review";
+import { ReviewNavCount } from "./pages/review/nav-count";
 import { SettingsPage } from "./pages/settings";
 import { SurfacesPage } from "./pages/surfaces";
 import { WorldPage } from "./pages/world";
@@ -20,20 +23,28 @@ export interface Route {
   label: string;
   icon: FunctionComponent;
   page: FunctionComponent;
+  /** Something small beside the label in the navigation, such as a count of waiting work. */
+  badge?: FunctionComponent;
+  /** The page also owns the paths below its own (`/world/{entity id}`). */
+  nested?: boolean;
 }
 
 export const ROUTES: Route[] = [
   { path: "/calls", label: "Calls", icon: CallsIcon, page: CallsPage },
   { path: "/operators", label: "Operators", icon: OperatorsIcon, page: OperatorsPage },
   { path: "/surfaces", label: "Surfaces", icon: SurfacesIcon, page: SurfacesPage },
-  { path: "/world", label: "World", icon: WorldIcon, page: WorldPage },
+  { path: "/world", label: "World", icon: WorldIcon, page: WorldPage, nested: true },
+  { path: "/review", label: "Review", icon: ReviewIcon, page: ReviewPage, badge: ReviewNavCount },
   { path: "/analytics", label: "Analytics", icon: AnalyticsIcon, page: AnalyticsPage },
   { path: "/settings", label: "Settings", icon: SettingsIcon, page: SettingsPage },
 ];
 
 export const HOME_PATH = "/calls";
 
+/** The page for a path; a nested page also answers for the paths below its own. */
 export function findRoute(path: string): Route | undefined {
   const normalized = path.length > 1 ? path.replace(/\/+$/, "") : path;
-  return ROUTES.find((route) => route.path === normalized);
+  return ROUTES.find(
+    (route) => route.path === normalized || (route.nested && normalized.startsWith(`${route.path}/`)),
+  );
 }

@@ -44,11 +44,12 @@ export function AppShell({ path, children }: { path: string; children: Component
       </header>
       <nav class="sidenav" aria-label="Main">
         <ul>
-          {ROUTES.map(({ path: href, label, icon: Icon }) => (
+          {ROUTES.map(({ path: href, label, icon: Icon, badge: Badge }) => (
             <li key={href}>
               <Link href={href} class="nav-link" aria-current={path === href ? "page" : undefined}>
                 <Icon />
                 <span>{label}</span>
+                {Badge && <Badge />}
               </Link>
             </li>
           ))}

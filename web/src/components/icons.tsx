@@ -48,6 +48,13 @@ export const WorldIcon = () => (
   </Icon>
 );
 
+export const ReviewIcon = () => (
+  <Icon>
+    <rect x="2.25" y="1.75" width="11.5" height="12.5" rx="1.5" />
+    <path d="M5 6l1.5 1.5L9.25 4.75M5 10.75h6" />
+  </Icon>
+);
+
 export const AnalyticsIcon = () => (
   <Icon>
     <path d="M2.5 13.5h11M4.5 11V8M8 11V3.5M11.5 11V6" />
