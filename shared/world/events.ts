@@ -133,7 +133,10 @@ export const EVENT_TYPES = {
       system: z.string().regex(/^[a-z0-9_.-]+:[A-Za-z]+$/, "source:ResourceType"),
       value: z.string().min(1).max(200),
     }),
-    (d) => [{ path: `identifiers.${factKey(d.system)}`, value: `${d.system}:${d.value}` }],
+    // Keyed by system and value: an entity can hold several ids of one system (a merged duplicate's, say).
+    (d) => [
+      { path: `identifiers.${factKey(d.system)}.${factKey(d.value)}`, value: `${d.system}:${d.value}` },
+    ],
   ),
   "allergy.recorded": definition(
     "allergy",

@@ -152,7 +152,9 @@ export function factLabel(path: string, value?: unknown): string {
     case "tasks":
       return text(v?.kind) ? word(v!.kind as string) : field;
     case "identifiers":
-      return field === "ehr-patient" ? "EHR patient id" : titleCase(field.replace(/-/g, " "));
+      return field.startsWith("ehr-patient.")
+        ? "EHR patient id"
+        : titleCase(field.split(".")[0]!.replace(/-/g, " "));
     default:
       return FIELD_LABELS[field] ?? titleCase(field.replace(/[-.]/g, " "));
   }

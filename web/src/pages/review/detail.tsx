@@ -477,8 +477,9 @@ function MatchDiff({ diff }: { diff: ReviewDiff }) {
     candidate ? workspacePath(workspace.id, "world", "entities", candidate.id) : null,
   );
   if (!candidate) return null;
+  // Identifiers are keyed by system and value (`identifiers.ehr-patient.<id>`): match the system's prefix.
   const factOf = (record: EntityDetail | undefined, path: string) =>
-    record?.facts.find((f) => f.path === path)?.value;
+    record?.facts.find((f) => f.path === path || f.path.startsWith(`${path}.`))?.value;
   const matched = new Set(candidate.matched_on);
   return (
     <>
