@@ -64,5 +64,7 @@ export function handleError(err: unknown, c: Context<AppEnv>): Response {
 export function isUniqueViolation(err: unknown, table = ""): boolean {
   const messages: string[] = [];
   for (let e: unknown = err; e instanceof Error; e = e.cause) messages.push(e.message);
-  return messages.some((m) => m.includes("UNIQUE constraint failed") && m.includes(`${table}.`));
+  // SQLite names the table right after the colon: `UNIQUE constraint failed: audit_log.workspace_id, ...`.
+  const marker = table ? `UNIQUE constraint failed: ${table}.` : "UNIQUE constraint failed";
+  return messages.some((m) => m.includes(marker));
 }

@@ -1,5 +1,6 @@
 /** Workspaces, services and phone numbers as the API shows and accepts them. */
 import { z } from "zod";
+import { normalizeE164 } from "../tenancy/phone";
 import { Description, DisplayName, ResourceId, Timestamp, WorkspaceId } from "./common";
 
 const TimeZone = z
@@ -45,13 +46,28 @@ export const Persona = z.strictObject({
     .default("en-US"),
 });
 
+/** A word or phrase that sends the call to an operator: plain text, like any other field a person types. */
+const Keyword = z
+  .string()
+  .trim()
+  .min(1)
+  .max(60)
+  .regex(/^[^\p{Cc}<>]+$/u, "may not contain control characters or < >");
+
+/** Where the call goes when no operator can take it: a phone number, kept in E.164 like every other. */
+const FallbackNumber = z
+  .string()
+  .max(32)
+  .refine((number) => normalizeE164(number) !== null, "not a valid phone number")
+  .transform((number) => normalizeE164(number)!);
+
 export const EscalationRules = z.strictObject({
   /** Risk score at or above which the call goes to an operator (0..1). */
   risk_threshold: z.number().min(0).max(1).default(0.7),
-  keywords: z.array(z.string().trim().min(1).max(60)).max(100).default([]),
+  keywords: z.array(Keyword).max(100).default([]),
   operator_type: z.enum(["clinical", "administrative", "crisis_counselor"]).default("administrative"),
   fallback: z.enum(["forward", "callback", "continue"]).default("callback"),
-  fallback_number: z.string().max(32).nullable().default(null),
+  fallback_number: FallbackNumber.nullable().default(null),
 });
 
 export const ServiceSchema = z

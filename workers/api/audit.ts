@@ -66,8 +66,9 @@ export const auditApi = router()
         actorId: q.actor_id,
         targetType: q.target_type,
         targetId: q.target_id,
-        since: q.since,
-        until: q.until,
+        // Stored times are ISO strings compared as text, so the bounds must be spelled the same way.
+        since: q.since && new Date(q.since).toISOString(),
+        until: q.until && new Date(q.until).toISOString(),
         afterSeq,
       };
       const offset = afterSeq === undefined ? q.offset : 0;

@@ -22,6 +22,26 @@ type Document = {
   components?: { schemas?: Record<string, unknown> };
 };
 
+/**
+ * zod-to-openapi writes a regex that has flags as `^...$/u` (`RegExp#toString` minus its first slash),
+ * which no client can use. A regex source never holds an unescaped `/`, so a trailing `/<flags>` is
+ * always that artefact; JSON Schema patterns are read with Unicode semantics anyway.
+ */
+function stripRegexFlags(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const item of node) stripRegexFlags(item);
+  } else if (node && typeof node === "object") {
+    const record = node as Record<string, unknown>;
+    for (const [key, value] of Object.entries(record)) {
+      if (key === "pattern" && typeof value === "string") {
+        record[key] = value.replace(/(?<!\\)\/[dgimsuvy]+$/, "");
+      } else {
+        stripRegexFlags(value);
+      }
+    }
+  }
+}
+
 export function openApiDocument(app: OpenAPIHono<AppEnv>) {
   app.openAPIRegistry.registerComponent("securitySchemes", "ApiKey", {
     type: "http",
@@ -34,7 +54,7 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>) {
     name: "sb_session",
     description: "The dashboard session set by POST /auth/login.",
   });
-  return app.getOpenAPI31Document({
+  const document = app.getOpenAPI31Document({
     openapi: "3.1.0",
     info: {
       title: "Switchboard API",
@@ -45,6 +65,8 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>) {
         '`{"error":{"code","message","details"}}`. Lists take `limit` (1-100), `offset`, or `continuation_token`.',
     },
   }) as unknown as Document;
+  stripRegexFlags(document);
+  return document;
 }
 
 const json = (value: unknown) => JSON.stringify(value, null, 2);

@@ -11,7 +11,14 @@ import { newId } from "../../shared/ids";
 import { listOf, PageQuery, WorkspaceItemParams, WorkspaceParams } from "../../shared/schemas/common";
 import { MemberCreate, MemberSchema, MemberUpdate } from "../../shared/schemas/identity";
 import { database, type Statement } from "../db/client";
-import { countOwners, findMember, findUserByEmail, listMembers } from "../db/identity";
+import {
+  countOwners,
+  findMember,
+  findUserByEmail,
+  isNoOwnerLeft,
+  listMembers,
+  requireAnOwnerLeft,
+} from "../db/identity";
 import { memberships, users } from "../db/schema";
 import { ApiError, notFound } from "../errors";
 import { audited } from "./audited";
@@ -35,6 +42,13 @@ function assertCanGrant(actorRole: Role, role: Role) {
   if (!canGrant(actorRole, role)) {
     throw new ApiError("forbidden", `Only an ${role} or above can grant the ${role} role`, { role });
   }
+}
+
+const noOwnerLeft = () => new ApiError("conflict", "A workspace needs at least one owner");
+
+/** Turns the database's last-owner guard into the same answer the route's own check gives. */
+function lastOwnerConflict(err: unknown): never {
+  throw isNoOwnerLeft(err) ? noOwnerLeft() : err;
 }
 
 const MemberList = listOf(MemberSchema, "MemberList");
@@ -150,7 +164,7 @@ export const usersApi = router()
         assertCanGrant(actorRole, member.role);
         assertCanGrant(actorRole, body.role);
         if (member.role === "owner" && (await countOwners(db, workspace_id)) <= 1) {
-          throw new ApiError("conflict", "A workspace needs at least one owner");
+          throw noOwnerLeft();
         }
         changes.push(
           db
@@ -158,6 +172,7 @@ export const usersApi = router()
             .set({ role: body.role })
             .where(and(eq(memberships.workspaceId, workspace_id), eq(memberships.userId, id))),
         );
+        if (member.role === "owner") changes.push(requireAnOwnerLeft(db, workspace_id, id));
       }
       if (body.name && body.name !== member.name) {
         assertCanGrant(actorRole, member.role);
@@ -178,7 +193,7 @@ export const usersApi = router()
             details: { fields: Object.keys(body), from_role: member.role, to_role: body.role ?? member.role },
           },
           changes,
-        );
+        ).catch(lastOwnerConflict);
       }
       return c.json(memberView((await findMember(db, workspace_id, id))!), 200);
     },
@@ -199,7 +214,7 @@ export const usersApi = router()
       if (!member) throw notFound("Member");
       assertCanGrant(c.get("access").role, member.role);
       if (member.role === "owner" && (await countOwners(db, workspace_id)) <= 1) {
-        throw new ApiError("conflict", "A workspace needs at least one owner");
+        throw noOwnerLeft();
       }
       await audited(
         c,
@@ -208,8 +223,9 @@ export const usersApi = router()
           db
             .delete(memberships)
             .where(and(eq(memberships.workspaceId, workspace_id), eq(memberships.userId, id))),
+          ...(member.role === "owner" ? [requireAnOwnerLeft(db, workspace_id, id)] : []),
         ],
-      );
+      ).catch(lastOwnerConflict);
       return c.body(null, 204);
     },
   );

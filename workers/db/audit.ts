@@ -13,7 +13,7 @@ import {
   verifyChain,
 } from "../../shared/audit/chain";
 import { newId } from "../../shared/ids";
-import { isUniqueViolation } from "../errors";
+import { ApiError, isUniqueViolation } from "../errors";
 import type { Db, Statement } from "./client";
 import { auditLog } from "./schema";
 
@@ -31,7 +31,13 @@ export interface AuditEntry {
   requestId?: string | null;
 }
 
-const MAX_ATTEMPTS = 8;
+/**
+ * Writers that lose the race for the next `seq` retry on the new head after a short random pause, so a
+ * burst of writes to one workspace spreads out instead of colliding in lockstep.
+ */
+const MAX_ATTEMPTS = 40;
+const retryPause = (attempt: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(100, 2 ** attempt)));
 
 /** Runs `changes` and appends the audit row in one transaction; returns the changes' results. */
 export async function appendAudit(db: Db, entry: AuditEntry, changes: Statement[] = []): Promise<unknown[]> {
@@ -61,8 +67,13 @@ export async function appendAudit(db: Db, entry: AuditEntry, changes: Statement[
       const results = await db.batch([insert, ...changes]);
       return results.slice(1);
     } catch (err) {
-      if (attempt < MAX_ATTEMPTS && isUniqueViolation(err, "audit_log")) continue;
-      throw err;
+      if (!isUniqueViolation(err, "audit_log")) throw err;
+      if (attempt >= MAX_ATTEMPTS) {
+        throw new ApiError("service_unavailable", "The audit log is busy: retry the request", null, {
+          "Retry-After": "1",
+        });
+      }
+      await retryPause(attempt);
     }
   }
 }

@@ -1,5 +1,5 @@
 /** Users, memberships and sessions: who can sign in, where, with which role, and for how long. */
-import { and, asc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
+import { and, asc, eq, gt, isNull, lt, notExists, or, sql } from "drizzle-orm";
 import type { Role } from "../../shared/auth/roles";
 import type { Db } from "./client";
 import { memberships, sessions, users, workspaces } from "./schema";
@@ -147,6 +147,38 @@ export async function findMember(db: Db, workspaceId: string, userId: string) {
     .where(and(eq(memberships.workspaceId, workspaceId), eq(memberships.userId, userId)))
     .limit(1);
   return row;
+}
+
+/**
+ * A statement for the batch that demotes or removes an owner: it fails, rolling the whole batch back
+ * (audit row included), when the workspace would be left without an owner. The route checks first;
+ * this closes the race where two owners demote or remove each other at the same moment. Plain SQL can
+ * abort a transaction only through a constraint, so it inserts a NULL role, which NOT NULL refuses.
+ */
+export function requireAnOwnerLeft(db: Db, workspaceId: string, userId: string) {
+  const owners = db
+    .select({ one: sql`1` })
+    .from(memberships)
+    .where(and(eq(memberships.workspaceId, workspaceId), eq(memberships.role, "owner" as Role)));
+  return db.insert(memberships).select(
+    db
+      .select({
+        workspaceId: workspaces.id,
+        userId: sql<string>`${userId}`.as("user_id"),
+        role: sql<Role>`NULL`.as("role"),
+        createdAt: workspaces.createdAt,
+      })
+      .from(workspaces)
+      .where(and(eq(workspaces.id, workspaceId), notExists(owners))),
+  );
+}
+
+/** True when `requireAnOwnerLeft` stopped a batch. */
+export function isNoOwnerLeft(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e.message.includes("NOT NULL constraint failed: memberships.role")) return true;
+  }
+  return false;
 }
 
 export function countOwners(db: Db, workspaceId: string) {

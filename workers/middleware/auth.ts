@@ -24,9 +24,9 @@ export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   const header = c.req.header("Authorization");
   let principal: Principal | undefined;
   if (header !== undefined) {
-    const [scheme, token] = header.split(" ");
-    if (scheme !== "Bearer" || !token || !looksLikeApiKey(token))
-      throw unauthorized("Malformed Authorization header");
+    // Exactly `Bearer <key>`: anything around the key means the header is not what it claims to be.
+    const token = /^Bearer ([^\s]+)$/.exec(header)?.[1];
+    if (!token || !looksLikeApiKey(token)) throw unauthorized("Malformed Authorization header");
     const key = await findApiKeyByHash(db, await hashApiKey(token));
     const now = new Date();
     if (!key || key.revokedAt || (key.expiresAt && key.expiresAt <= now.toISOString())) {
