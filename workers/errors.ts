@@ -51,7 +51,11 @@ export function handleError(err: unknown, c: Context<AppEnv>): Response {
           ? new ApiError("conflict", "This conflicts with an existing record")
           : new ApiError("internal_error", "Internal error");
   if (apiError.status >= 500) {
-    const cause = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    // Driver messages quote the failed query and its parameters: keep only the first line, minus
+    // anything after "params", so no value a request carried reaches the logs.
+    const message =
+      err instanceof Error ? (err.message.split("\n")[0] ?? "").split(/params:/i)[0]!.slice(0, 200) : "";
+    const cause = err instanceof Error ? `${err.name}: ${message}` : typeof err;
     console.error(
       JSON.stringify({ level: "error", requestId: c.get("requestId"), path: c.req.routePath, cause }),
     );

@@ -82,6 +82,17 @@ describe("lockout", () => {
     await login(member.email);
     expect(await userRow(member.id)).toMatchObject({ failed_login_count: 0, locked_until: null });
   });
+
+  it("starts a fresh count after an expired lock: one more mistake does not lock again", async () => {
+    const member = await insertMember(ws.id, "viewer");
+    await env.DB.prepare("UPDATE users SET failed_login_count = ?, locked_until = ? WHERE id = ?")
+      .bind(LOCKOUT_THRESHOLD, new Date(Date.now() - 1000).toISOString(), member.id)
+      .run();
+    const res = await api("POST", "/auth/login", { body: { email: member.email, password: "wrong again" } });
+    expectError(res, "invalid_credentials", 401);
+    expect(await userRow(member.id)).toMatchObject({ failed_login_count: 1, locked_until: null });
+    await login(member.email);
+  });
 });
 
 describe("account enumeration", () => {

@@ -22,11 +22,14 @@ export async function recordFailedLogin(
   at = new Date(),
 ): Promise<{ locked: boolean }> {
   const lockUntil = new Date(at.getTime() + LOCKOUT_MINUTES * 60_000).toISOString();
+  // A lock that has run out starts a fresh count: one more mistake after it must not re-lock at once.
+  const expired = sql`(${users.lockedUntil} IS NOT NULL AND ${users.lockedUntil} <= ${at.toISOString()})`;
+  const count = sql`CASE WHEN ${expired} THEN 1 ELSE ${users.failedLoginCount} + 1 END`;
   const [row] = await db
     .update(users)
     .set({
-      failedLoginCount: sql`${users.failedLoginCount} + 1`,
-      lockedUntil: sql`CASE WHEN ${users.failedLoginCount} + 1 >= ${LOCKOUT_THRESHOLD} THEN ${lockUntil} ELSE ${users.lockedUntil} END`,
+      failedLoginCount: count,
+      lockedUntil: sql`CASE WHEN ${count} >= ${LOCKOUT_THRESHOLD} THEN ${lockUntil} WHEN ${expired} THEN NULL ELSE ${users.lockedUntil} END`,
       updatedAt: at.toISOString(),
     })
     .where(eq(users.id, userId))
