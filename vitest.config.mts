@@ -22,8 +22,11 @@ export default defineConfig(async () => {
     ],
     test: {
       include: ["test/**/*.test.ts"],
-      exclude: ["test/e2e/**"],
+      exclude: ["test/e2e/**", "test/sandbox/**"],
       setupFiles: ["./test/setup/apply-migrations.ts"],
+      // One worker for all files: per-file start-up dominated the run. Tests use fresh workspace ids,
+      // so sharing storage across files is safe.
+      isolate: false,
     },
   };
 });

@@ -1,12 +1,14 @@
 /**
  * The local platform, shared by `npm start`, the end-to-end tests and the benchmarks: secrets in
- * .dev.vars, the dashboard build, D1 migrations, the demo seed, and `wrangler dev` on a port.
- * `persistTo` keeps each user of it apart: `npm start` uses .wrangler/state, tests a temp folder.
+ * .dev.vars, the dashboard build, D1 migrations, the demo seed, `wrangler dev` on a port, and the FHIR
+ * EHR sandbox (`ehr-sandbox/`) on its own port. `persistTo` keeps each user of it apart: `npm start`
+ * uses .wrangler/state, tests a temp folder.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
+import { type EhrSandbox, startEhrSandbox } from "../ehr-sandbox/server";
 import { generateApiKey } from "../shared/auth/api-key";
 import { generateMasterKey } from "../shared/crypto/encryption";
 import { randomBytes, toBase64Url } from "../shared/encoding";
@@ -142,6 +144,8 @@ export interface RunningPlatform {
   url: string;
   vars: DevVars;
   process: ChildProcess;
+  /** The FHIR EHR sandbox, when it was asked for; `stop()` stops it too. */
+  ehrSandbox?: EhrSandbox;
   stop(): Promise<void>;
 }
 
@@ -220,22 +224,40 @@ export async function startWorker(options: {
   };
 }
 
-/** Everything `npm start` does, on a given port and state folder: for tests and benchmarks. */
+/**
+ * Everything `npm start` does, on a given port and state folder: for tests and benchmarks. The EHR
+ * sandbox starts only when `ehrSandboxPort` is given (`npm start` uses 8103; tests pick their own).
+ */
 export async function startLocalPlatform(options: {
   port: number;
   persistTo: string;
   build?: boolean;
+  ehrSandboxPort?: number;
 }): Promise<RunningPlatform> {
   const vars = ensureDevVars();
   if (options.build !== false || !existsSync(path.join(ROOT, "web", "dist", "index.html"))) await buildWeb();
   await migrate(options.persistTo);
   await seedDemo(options.persistTo, vars);
-  const platform = await startWorker({ port: options.port, persistTo: options.persistTo, vars });
+  const ehrSandbox =
+    options.ehrSandboxPort === undefined
+      ? undefined
+      : await startEhrSandbox({ port: options.ehrSandboxPort });
+  let platform: RunningPlatform;
+  try {
+    platform = await startWorker({ port: options.port, persistTo: options.persistTo, vars });
+  } catch (err) {
+    await ehrSandbox?.stop();
+    throw err;
+  }
+  const stop = async () => {
+    await platform.stop();
+    await ehrSandbox?.stop();
+  };
   try {
     await seedDemoPatients(platform.url, vars.DEMO_API_KEY!);
   } catch (err) {
-    await platform.stop();
+    await stop();
     throw err;
   }
-  return platform;
+  return { ...platform, ehrSandbox, stop };
 }
