@@ -47,6 +47,16 @@ export const WorldSettings = z.strictObject({
 });
 export type WorldSettings = z.infer<typeof WorldSettings>;
 
+/** A change to the settings: only the fields given (no defaults, so nothing unsent is reset). */
+export const WorldSettingsPatch = z
+  .strictObject({
+    confidence: z.partialRecord(z.enum(CONFIDENCE_BASES), z.number().min(0).max(1)).optional(),
+    writeback_threshold: z.number().min(0).max(1).optional(),
+    auto_merge_threshold: z.number().min(0).max(1).optional(),
+    review_min_match: z.number().min(0).max(1).optional(),
+  })
+  .refine((v) => Object.keys(v).length > 0, "nothing to update");
+
 export function confidenceFor(basis: ConfidenceBasis, settings?: Pick<WorldSettings, "confidence">): number {
   return settings?.confidence[basis] ?? DEFAULT_CONFIDENCE[basis];
 }

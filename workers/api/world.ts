@@ -23,10 +23,11 @@ import {
   ResolveResult,
 } from "../../shared/schemas/world";
 import { normalizeE164 } from "../../shared/tenancy/phone";
+import { DEFAULT_CONFIDENCE, WorldSettings, WorldSettingsPatch } from "../../shared/world/confidence";
 import type { EntityState } from "../../shared/world/projection";
 import { identifierKeys, type MatchKind, queryTerms, rankCandidates } from "../../shared/world/resolution";
 import { database } from "../db/client";
-import { auditLog, reviewItems } from "../db/schema";
+import { auditLog, reviewItems, workspaces } from "../db/schema";
 import {
   type EntityRow,
   findEntities,
@@ -40,9 +41,10 @@ import {
 import type { AppEnv } from "../env";
 import { ApiError, notFound } from "../errors";
 import { openDisplayName } from "../world/codec";
-import { ingestEvents } from "../world/ingest";
+import { ingestEvents, worldSettings } from "../world/ingest";
 import { entityState } from "../world/state";
 import { submitExtractions } from "../world/verification";
+import { audited } from "./audited";
 import { jsonBody, jsonResponse, router, workspaceRoute } from "./router";
 
 const tags = ["World"];
@@ -212,7 +214,79 @@ async function provenanceOf(c: Context<AppEnv>, workspaceId: string, entity: Ent
   };
 }
 
+const WorldSettingsView = z
+  .object({
+    confidence: z
+      .record(z.string(), z.number())
+      .meta({ description: "Confidence by basis, defaults filled in" }),
+    writeback_threshold: z.number(),
+    auto_merge_threshold: z.number(),
+    review_min_match: z.number(),
+  })
+  .meta({ id: "WorldSettings" });
+
+function settingsView(settings: WorldSettings): z.infer<typeof WorldSettingsView> {
+  return {
+    confidence: { ...DEFAULT_CONFIDENCE, ...settings.confidence },
+    writeback_threshold: settings.writeback_threshold,
+    auto_merge_threshold: settings.auto_merge_threshold,
+    review_min_match: settings.review_min_match,
+  };
+}
+
 export const worldApi = router()
+  .openapi(
+    workspaceRoute("viewer", {
+      method: "get",
+      path: "/v1/{workspace_id}/world/settings",
+      tags,
+      summary: "World-model settings: confidence by source, writeback and merge thresholds",
+      request: { params: WorkspaceParams },
+      responses: { 200: jsonResponse(WorldSettingsView, "The settings, defaults filled in") },
+    }),
+    async (c) =>
+      c.json(settingsView(await worldSettings(database(c.env.DB), c.req.valid("param").workspace_id)), 200),
+  )
+  .openapi(
+    workspaceRoute("admin", {
+      method: "patch",
+      path: "/v1/{workspace_id}/world/settings",
+      tags,
+      summary: "Change confidence by source or the thresholds (applies to events ingested from now on)",
+      request: { params: WorkspaceParams, body: jsonBody(WorldSettingsPatch) },
+      responses: { 200: jsonResponse(WorldSettingsView, "The updated settings") },
+    }),
+    async (c) => {
+      const { workspace_id } = c.req.valid("param");
+      const body = c.req.valid("json");
+      const db = database(c.env.DB);
+      const current = await worldSettings(db, workspace_id);
+      const next = WorldSettings.parse({
+        ...current,
+        ...body,
+        confidence: { ...current.confidence, ...body.confidence },
+      });
+      if (next.review_min_match > next.auto_merge_threshold) {
+        throw new ApiError("unprocessable", "review_min_match must not exceed auto_merge_threshold");
+      }
+      await audited(
+        c,
+        {
+          action: "world.settings_updated",
+          targetType: "workspace",
+          targetId: workspace_id,
+          details: { fields: Object.keys(body) },
+        },
+        [
+          db
+            .update(workspaces)
+            .set({ worldSettings: next, updatedAt: new Date().toISOString() })
+            .where(eq(workspaces.id, workspace_id)),
+        ],
+      );
+      return c.json(settingsView(next), 200);
+    },
+  )
   .openapi(
     workspaceRoute("viewer", {
       method: "get",
