@@ -94,11 +94,13 @@ export async function findIdentifierHits(
   workspaceId: string,
   keys: { kind: string; valueHash: string }[],
 ) {
-  const hits: { entityId: string; kind: string; valueHash: string }[] = [];
-  // Two parameters per key, one for the workspace.
-  for (const part of chunk(keys, 2, 99)) {
-    hits.push(
-      ...(await db
+  // One `IN` list per kind, so each lookup is a range of the (workspace_id, kind, value_hash) primary
+  // key; an OR of (kind, hash) pairs made SQLite scan the workspace's identifiers instead.
+  const byKind = new Map<string, string[]>();
+  for (const k of keys) byKind.set(k.kind, [...(byKind.get(k.kind) ?? []), k.valueHash]);
+  const queries = [...byKind].flatMap(([kind, hashes]) =>
+    chunk([...new Set(hashes)], 1, 98).map((part) =>
+      db
         .select({
           entityId: entityIdentifiers.entityId,
           kind: entityIdentifiers.kind,
@@ -108,16 +110,13 @@ export async function findIdentifierHits(
         .where(
           and(
             eq(entityIdentifiers.workspaceId, workspaceId),
-            or(
-              ...part.map((k) =>
-                and(eq(entityIdentifiers.kind, k.kind), eq(entityIdentifiers.valueHash, k.valueHash)),
-              ),
-            ),
+            eq(entityIdentifiers.kind, kind),
+            inArray(entityIdentifiers.valueHash, part),
           ),
-        )),
-    );
-  }
-  return hits;
+        ),
+    ),
+  );
+  return (await Promise.all(queries)).flat();
 }
 
 export function insertIdentifiers(db: Db, rows: (typeof entityIdentifiers.$inferInsert)[]): Statement[] {
