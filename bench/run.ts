@@ -5,12 +5,30 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { authOverhead, report as reportAuthOverhead } from "./auth-overhead";
+import { report as reportWorldIngest, worldIngest } from "./world-ingest";
+import { report as reportWorldProjection, worldProjection } from "./world-projection";
+import { report as reportWorldResolve, worldResolve } from "./world-resolve";
 
 const BENCHMARKS: Record<string, () => Promise<string>> = {
   "auth-overhead": async () => {
     const result = await authOverhead();
     save("auth-overhead", result);
     return reportAuthOverhead(result);
+  },
+  "world-resolve": async () => {
+    const result = await worldResolve();
+    save("world-resolve", result);
+    return reportWorldResolve(result);
+  },
+  "world-projection": async () => {
+    const result = await worldProjection();
+    save("world-projection", result);
+    return reportWorldProjection(result);
+  },
+  "world-ingest": async () => {
+    const result = await worldIngest();
+    save("world-ingest", result);
+    return reportWorldIngest(result);
   },
 };
 
