@@ -61,9 +61,11 @@ export class PatientModel extends DurableObject<Env> implements PatientModelRpc 
   /** Stores new events (ignoring ones already held) and returns the updated identity. */
   async apply(ref: EntityRef, events: ProjectableEvent[]): Promise<IdentitySummary> {
     this.#bind(ref);
-    await this.#ensureCurrent(ref);
+    // Store first: the events are already in D1, so checking before storing would always find the copy
+    // behind and reload everything a new patient was just handed.
     this.#store(events);
     this.#state = null;
+    await this.#ensureCurrent(ref);
     return identityOf(this.#project());
   }
 
@@ -110,7 +112,7 @@ export class PatientModel extends DurableObject<Env> implements PatientModelRpc 
       this.#sql.exec("DELETE FROM events");
       this.#store(events);
     });
-    this.#state = null;
+    this.#state = project(events);
   }
 
   #store(events: ProjectableEvent[]): void {

@@ -205,6 +205,9 @@ export const worldEntities = sqliteTable(
   (t) => [
     index("world_entities_type_idx").on(t.workspaceId, t.entityType, t.createdAt, t.id),
     index("world_entities_source_idx").on(t.workspaceId, t.source, t.confidence),
+    index("world_entities_merged_idx")
+      .on(t.workspaceId, t.mergedInto)
+      .where(sql`${t.mergedInto} IS NOT NULL`),
   ],
 );
 

@@ -132,11 +132,6 @@ export async function ingestEvents(
     });
   });
 
-  // Events for an entity that was merged go to the entity it was merged into.
-  const canonical = async (id: string) => {
-    const [row] = await findEntities(db, workspaceId, [id]);
-    return row?.mergedInto ?? id;
-  };
   events.forEach((input, index) => {
     if (!input.entity_id) return;
     const entity = named.get(input.entity_id);
@@ -162,10 +157,15 @@ export async function ingestEvents(
     workspaceId,
     [...externalHashes.values()].map((valueHash) => ({ kind: "external_id", valueHash })),
   );
+  // One read for every hit's merge pointer (not one query per external id).
+  const hitRows = new Map(
+    (await findEntities(db, workspaceId, [...new Set(hits.map((h) => h.entityId))])).map((e) => [e.id, e]),
+  );
+  const hitByHash = new Map(hits.map((h) => [h.valueHash, h.entityId]));
   const entityByExternal = new Map<string, string>();
   for (const [ext, hash] of externalHashes) {
-    const hit = hits.find((h) => h.valueHash === hash);
-    if (hit) entityByExternal.set(ext, await canonical(hit.entityId));
+    const hitId = hitByHash.get(hash);
+    if (hitId) entityByExternal.set(ext, hitRows.get(hitId)?.mergedInto ?? hitId);
   }
   const now = new Date().toISOString();
   const newEntities: (typeof worldEntities.$inferInsert)[] = [];

@@ -1,0 +1,1 @@
+CREATE INDEX `world_entities_merged_idx` ON `world_entities` (`workspace_id`,`merged_into`) WHERE "world_entities"."merged_into" IS NOT NULL;
