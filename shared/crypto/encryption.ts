@@ -5,34 +5,7 @@
  * additional data, so a value copied to another row or field does not decrypt.
  */
 import { fromBase64Url, randomBytes, toBase64Url, utf8 } from "../encoding";
-
-const keyCache = new Map<string, Promise<CryptoKey>>();
-
-function workspaceKey(masterKey: string, workspaceId: string): Promise<CryptoKey> {
-  const cacheKey = `${masterKey.slice(0, 8)}:${workspaceId}`;
-  let key = keyCache.get(cacheKey);
-  if (!key) {
-    key = (async () => {
-      const base = await crypto.subtle.importKey("raw", fromBase64Url(masterKey), "HKDF", false, [
-        "deriveKey",
-      ]);
-      return crypto.subtle.deriveKey(
-        {
-          name: "HKDF",
-          hash: "SHA-256",
-          salt: utf8.encode("switchboard-field-encryption"),
-          info: utf8.encode(workspaceId),
-        },
-        base,
-        { name: "AES-GCM", length: 256 },
-        false,
-        ["encrypt", "decrypt"],
-      );
-    })();
-    keyCache.set(cacheKey, key);
-  }
-  return key;
-}
+import { workspaceKey } from "./workspace-keys";
 
 export async function encryptField(
   masterKey: string,
@@ -41,7 +14,7 @@ export async function encryptField(
   plaintext: string,
 ): Promise<string> {
   const iv = randomBytes(12);
-  const key = await workspaceKey(masterKey, workspaceId);
+  const key = await workspaceKey(masterKey, workspaceId, "field-encryption");
   const ciphertext = await crypto.subtle.encrypt(
     { name: "AES-GCM", iv, additionalData: utf8.encode(`${workspaceId}:${field}`) },
     key,
@@ -58,7 +31,7 @@ export async function decryptField(
 ): Promise<string> {
   const [version, iv, ciphertext] = stored.split(".");
   if (version !== "v1" || !iv || !ciphertext) throw new Error("unrecognized ciphertext format");
-  const key = await workspaceKey(masterKey, workspaceId);
+  const key = await workspaceKey(masterKey, workspaceId, "field-encryption");
   const plaintext = await crypto.subtle.decrypt(
     { name: "AES-GCM", iv: fromBase64Url(iv), additionalData: utf8.encode(`${workspaceId}:${field}`) },
     key,
