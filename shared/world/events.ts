@@ -6,34 +6,9 @@
  */
 import { z } from "zod";
 
-export const ENTITY_TYPES = [
-  "patient",
-  "practitioner",
-  "location",
-  "appointment",
-  "schedule",
-  "slot",
-  "coverage",
-  "medication",
-  "allergy",
-  "condition",
-  "outbound_task",
-  "surface",
-] as const;
-export type EntityType = (typeof ENTITY_TYPES)[number];
+import { ENTITY_TYPES, type EntityType } from "./vocabulary";
 
-export const SOURCES = [
-  "ehr",
-  "fhir_store",
-  "voice",
-  "sms",
-  "surface",
-  "operator",
-  "review",
-  "api",
-  "system",
-] as const;
-export type Source = (typeof SOURCES)[number];
+export { ENTITY_TYPES, type EntityType, SOURCES, type Source } from "./vocabulary";
 
 export type FactValue = string | number | boolean | null | { [key: string]: FactValue } | FactValue[];
 

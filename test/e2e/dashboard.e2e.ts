@@ -6,17 +6,14 @@
 import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { currentTotp } from "../../shared/auth/totp";
-import { launchBrowser, screenshot } from "./browser";
+import { DESKTOP, demoLogin, launchBrowser, PHONE, screenshot } from "./browser";
 
 const baseUrl = inject("baseUrl");
 const demoApiKey = inject("demoApiKey");
 
-const DESKTOP = { viewport: { width: 1360, height: 860 } };
-const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
-
-const OWNER = { email: "owner@riverside.example", password: "demo-owner-password" };
-const OPERATOR = { email: "operator@riverside.example", password: "demo-operator-password" };
-const VIEWER = { email: "viewer@riverside.example", password: "demo-viewer-password" };
+const OWNER = demoLogin("owner");
+const OPERATOR = demoLogin("operator");
+const VIEWER = demoLogin("viewer");
 
 const NAV_ITEMS = ["Calls", "Operators", "Surfaces", "World", "Review", "Analytics", "Settings"];
 

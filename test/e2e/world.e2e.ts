@@ -7,16 +7,13 @@
  */
 import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { launchBrowser, screenshot } from "./browser";
+import { DESKTOP, demoLogin, launchBrowser, PHONE, screenshot } from "./browser";
 
 const baseUrl = inject("baseUrl");
 const demoApiKey = inject("demoApiKey");
 
-const DESKTOP = { viewport: { width: 1360, height: 860 } };
-const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
-
-const OPERATOR = { email: "operator@riverside.example", password: "demo-operator-password" };
-const VIEWER = { email: "viewer@riverside.example", password: "demo-viewer-password" };
+const OPERATOR = demoLogin("operator");
+const VIEWER = demoLogin("viewer");
 
 let browser: Browser;
 const contexts: BrowserContext[] = [];

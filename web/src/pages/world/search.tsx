@@ -1,4 +1,5 @@
 import { useEffect, useId, useRef, useState } from "preact/hooks";
+import { ENTITY_TYPES, SOURCES } from "../../../../shared/world/vocabulary";
 import { workspacePath } from "../../api";
 import { EmptyState } from "../../components/empty-state";
 import { ErrorNotice } from "../../components/error-notice";
@@ -11,39 +12,12 @@ import { formatDateTime, formatRelative } from "../../format";
 import { useDocumentTitle, useResource } from "../../hooks";
 import { Link, navigate, useLocation } from "../../router";
 import { useSession } from "../../session";
-import type { EntitySearchResult, EntitySummary, EntityType, ListPage, Source } from "../../types";
+import type { EntitySearchResult, EntitySummary, ListPage } from "../../types";
 import { MergedRecords } from "./merges";
 
 const PAGE_SIZE = 25;
 /** Typing settles for this long before the search runs. */
 const DEBOUNCE_MS = 250;
-
-const ENTITY_TYPES = [
-  "patient",
-  "practitioner",
-  "location",
-  "appointment",
-  "schedule",
-  "slot",
-  "coverage",
-  "medication",
-  "allergy",
-  "condition",
-  "outbound_task",
-  "surface",
-] as const satisfies readonly EntityType[];
-
-const SOURCES = [
-  "ehr",
-  "fhir_store",
-  "voice",
-  "sms",
-  "surface",
-  "operator",
-  "review",
-  "api",
-  "system",
-] as const satisfies readonly Source[];
 
 const CONFIDENCE_FLOORS = [
   { value: "", label: "Any confidence" },
