@@ -24,6 +24,7 @@ export default defineConfig(async () => {
       include: ["test/**/*.test.ts"],
       exclude: ["test/e2e/**", "test/sandbox/**"],
       setupFiles: ["./test/setup/apply-migrations.ts"],
+      globalSetup: ["./test/setup/ehr-sandbox.ts"],
       // One worker for all files: per-file start-up dominated the run. Tests use fresh workspace ids,
       // so sharing storage across files is safe.
       isolate: false,

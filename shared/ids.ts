@@ -13,7 +13,10 @@ export type IdPrefix =
   | "ent"
   | "evt"
   | "edg"
-  | "rev";
+  | "rev"
+  | "ds"
+  | "sev"
+  | "syn";
 
 /** A prefixed random id: 16 random bytes, url-safe (`svc_3q2...`). */
 export function newId(prefix: IdPrefix): string {

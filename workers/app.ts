@@ -9,11 +9,16 @@ import { newId } from "../shared/ids";
 import { apiKeysApi } from "./api/api-keys";
 import { auditApi } from "./api/audit";
 import { authApi } from "./api/auth";
+import { dataSourcesApi } from "./api/data-sources";
 import { openApiDocument, renderDocsPage } from "./api/docs";
+import { fhirWebhookApi } from "./api/fhir-webhook";
 import { memoryApi } from "./api/memory";
 import { phoneNumbersApi } from "./api/phone-numbers";
+import { pipelineApi } from "./api/pipeline";
 import { reviewApi } from "./api/review";
+import { schedulingApi } from "./api/scheduling";
 import { servicesApi } from "./api/services";
+import { syncApi } from "./api/sync";
 import { usersApi } from "./api/users";
 import { workspacesApi } from "./api/workspaces";
 import { worldApi } from "./api/world";
@@ -46,6 +51,12 @@ export function buildApp() {
   app.route("/", worldApi);
   app.route("/", reviewApi);
   app.route("/", memoryApi);
+  app.route("/", dataSourcesApi);
+  app.route("/", syncApi);
+  app.route("/", schedulingApi);
+  app.route("/", pipelineApi);
+  // Outside /v1: the EHR authenticates with its data source's webhook secret, not a user's credentials.
+  app.route("/", fhirWebhookApi);
 
   // Built on first use, not at start-up: a cold Worker answering a call should not pay for it.
   let document: ReturnType<typeof openApiDocument> | undefined;

@@ -5,6 +5,9 @@
 import { buildApp } from "./app";
 import { handleQueue } from "./queue";
 import { handleScheduled } from "./scheduled";
+// Feature modules that register queue jobs at import time.
+import "./ehr/inbound";
+import "./ehr/writeback";
 
 export { CallSession } from "../durable-objects/call-session";
 export { PatientModel } from "../durable-objects/patient-model";

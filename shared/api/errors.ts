@@ -22,6 +22,8 @@ export const ERROR_STATUS = {
   account_locked: 429,
   internal_error: 500,
   not_implemented: 501,
+  /** The EHR (or another upstream) answered with an error or not at all. */
+  upstream_error: 502,
   service_unavailable: 503,
 } as const satisfies Record<string, number>;
 

@@ -286,6 +286,9 @@ export const worldEvents = sqliteTable(
     index("world_events_fhir_idx").on(t.workspaceId, t.fhirResourceType, t.fhirResourceId),
     index("world_events_ingested_idx").on(t.workspaceId, t.ingestedAt),
     index("world_events_supersedes_idx").on(t.workspaceId, t.supersedes),
+    index("world_events_sync_idx")
+      .on(t.workspaceId, t.syncStatus)
+      .where(sql`${t.syncStatus} <> 'none'`),
   ],
 );
 
@@ -362,4 +365,128 @@ export const memoryPatterns = sqliteTable(
     computedAt: text("computed_at").notNull(),
   },
   (t) => [primaryKey({ columns: [t.workspaceId, t.entityId] })],
+);
+
+/**
+ * Where the world model's EHR data comes from and goes to: a FHIR R4 server polled by `_lastUpdated`
+ * (`fhir_store`) or one that pushes Subscription notifications (`fhir_webhook`). `auth` holds the
+ * non-secret half of the credentials (client id, token URL, scope, algorithm); the secrets (bearer
+ * token, private key, webhook secret) are one encrypted JSON document and are never returned.
+ */
+export const dataSources = sqliteTable(
+  "data_sources",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    name: text("name").notNull(),
+    type: text("type").$type<"fhir_store" | "fhir_webhook">().notNull(),
+    baseUrl: text("base_url").notNull(),
+    /** `source_system` of the world events this source produces, e.g. `ehr` (ids `ehr:Patient:123`). */
+    sourceSystem: text("source_system").notNull(),
+    auth: text("auth", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    secretsEnc: text("secrets_enc"),
+    resourceTypes: text("resource_types", { mode: "json" }).$type<string[]>().notNull(),
+    pollIntervalSeconds: integer("poll_interval_seconds").notNull().default(300),
+    businessHours: text("business_hours", { mode: "json" }).$type<Record<string, unknown> | null>(),
+    writeback: integer("writeback", { mode: "boolean" }).notNull().default(false),
+    enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+    /** `idle`, `polling`, `error`: the connector's own state, with the last error's text. */
+    status: text("status").notNull().default("idle"),
+    lastError: text("last_error"),
+    /** Per resource type, the newest `meta.lastUpdated` (and ids at it) already ingested. */
+    cursors: text("cursors", { mode: "json" }).$type<Record<string, unknown>>().notNull().default({}),
+    /** The last Subscription event number seen (R5 backport), to notice gaps. */
+    lastEventNumber: integer("last_event_number"),
+    lastPollStartedAt: text("last_poll_started_at"),
+    lastPollAt: text("last_poll_at"),
+    lastSuccessAt: text("last_success_at"),
+    lastNotificationAt: text("last_notification_at"),
+    createdAt: text("created_at").notNull().default(now),
+    updatedAt: text("updated_at").notNull().default(now),
+  },
+  (t) => [
+    uniqueIndex("data_sources_workspace_name_unique").on(t.workspaceId, t.name),
+    index("data_sources_workspace_created_idx").on(t.workspaceId, t.createdAt, t.id),
+    index("data_sources_enabled_idx").on(t.enabled, t.type),
+  ],
+);
+
+/**
+ * One row per resource version a source delivered (polled or pushed): applied, failed validation, or
+ * skipped (a type Switchboard does not model). Unique per version, so a re-delivered notification or
+ * an overlapping poll page writes nothing new. Errors name FHIR paths, never values.
+ */
+export const sourceEvents = sqliteTable(
+  "source_events",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    dataSourceId: text("data_source_id")
+      .notNull()
+      .references(() => dataSources.id),
+    channel: text("channel").$type<"poll" | "webhook" | "manual" | "bundle">().notNull(),
+    resourceType: text("resource_type").notNull(),
+    resourceId: text("resource_id").notNull(),
+    versionKey: text("version_key").notNull(),
+    status: text("status").$type<"applied" | "failed" | "skipped">().notNull(),
+    error: text("error"),
+    eventsStored: integer("events_stored").notNull().default(0),
+    entityId: text("entity_id"),
+    receivedAt: text("received_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("source_events_version_unique").on(
+      t.workspaceId,
+      t.dataSourceId,
+      t.resourceType,
+      t.resourceId,
+      t.versionKey,
+    ),
+    index("source_events_source_time_idx").on(t.workspaceId, t.dataSourceId, t.receivedAt),
+    index("source_events_time_idx").on(t.workspaceId, t.receivedAt),
+  ],
+);
+
+/**
+ * The sync log: one row per thing written back to the EHR (a verified fact, an appointment change, a
+ * surface's QuestionnaireResponse, a call's Communication), with its attempts and outcome. The payload
+ * (PHI) is encrypted. `idempotency_key` is unique per workspace, so scheduling the same write twice
+ * makes one row.
+ */
+export const syncEvents = sqliteTable(
+  "sync_events",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    dataSourceId: text("data_source_id").references(() => dataSources.id),
+    kind: text("kind").notNull(),
+    worldEventId: text("world_event_id"),
+    entityId: text("entity_id"),
+    sourceSystem: text("source_system"),
+    fhirResourceType: text("fhir_resource_type"),
+    fhirResourceId: text("fhir_resource_id"),
+    payloadEnc: text("payload_enc"),
+    status: text("status")
+      .$type<"pending" | "processing" | "synced" | "failed" | "not_applicable">()
+      .notNull()
+      .default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    error: text("error"),
+    idempotencyKey: text("idempotency_key").notNull(),
+    createdAt: text("created_at").notNull().default(now),
+    updatedAt: text("updated_at").notNull().default(now),
+    syncedAt: text("synced_at"),
+  },
+  (t) => [
+    uniqueIndex("sync_events_idempotency_unique").on(t.workspaceId, t.idempotencyKey),
+    index("sync_events_status_idx").on(t.workspaceId, t.status, t.createdAt),
+    index("sync_events_source_idx").on(t.workspaceId, t.dataSourceId, t.createdAt),
+    index("sync_events_fhir_idx").on(t.workspaceId, t.fhirResourceType, t.fhirResourceId),
+  ],
 );

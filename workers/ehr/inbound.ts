@@ -1,0 +1,2 @@
+/** Placeholder: filled in by the EHR integration work (issue 4). */
+export {};
