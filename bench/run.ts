@@ -5,6 +5,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { authOverhead, report as reportAuthOverhead } from "./auth-overhead";
+import { ehrIngest, report as reportEhrIngest } from "./ehr-ingest";
+import { ehrScheduling, report as reportEhrScheduling } from "./ehr-scheduling";
 import { report as reportWorldIngest, worldIngest } from "./world-ingest";
 import { report as reportWorldProjection, worldProjection } from "./world-projection";
 import { report as reportWorldResolve, worldResolve } from "./world-resolve";
@@ -29,6 +31,16 @@ const BENCHMARKS: Record<string, () => Promise<string>> = {
     const result = await worldIngest();
     save("world-ingest", result);
     return reportWorldIngest(result);
+  },
+  "ehr-ingest": async () => {
+    const result = await ehrIngest();
+    save("ehr-ingest", result);
+    return reportEhrIngest(result);
+  },
+  "ehr-scheduling": async () => {
+    const result = await ehrScheduling();
+    save("ehr-scheduling", result);
+    return reportEhrScheduling(result);
   },
 };
 

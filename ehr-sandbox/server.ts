@@ -9,6 +9,8 @@
  *   POST /auth/token                                SMART Backend Services token endpoint
  *   GET  /fhir/R4/metadata                          CapabilityStatement, no token
  *   *    /fhir/R4/...                               the FHIR REST API, bearer token required
+ *   POST /_sandbox/faults                           only with `faults: true`: see `FaultRule`
+ *   GET  /_sandbox/faults/{token}                   only with `faults: true`: a fault token's counters
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -59,7 +61,39 @@ export interface EhrSandboxOptions {
   /** Lifetime of issued access tokens. Default 300. */
   accessTokenSeconds?: number;
   subscriptions?: SubscriptionNotifierOptions;
+  /**
+   * Enables `/_sandbox/faults`, for tests of how clients cope with a failing EHR. Off by default: a
+   * sandbox started by `npm start` never fails on purpose.
+   */
+  faults?: boolean;
 }
+
+/**
+ * A failure to inject, set with `POST /_sandbox/faults` (static token required). The `token` becomes a
+ * bearer token with the static token's access, and only requests carrying it are affected, so tests
+ * sharing one sandbox never see each other's faults: the next `count` FHIR requests with that token
+ * (whose path below the FHIR base starts with `path_prefix`, when given) get `status` with an
+ * OperationOutcome, or, for `"timeout"`, no answer at all until the client gives up. Posting again for
+ * a token replaces its rule; `count: 0` clears it. Every request with the token is counted.
+ */
+export interface FaultRule {
+  token: string;
+  status: 400 | 409 | 422 | 408 | 429 | 500 | 502 | 503 | 504 | "timeout";
+  count: number;
+  path_prefix?: string;
+}
+
+interface FaultState {
+  rule: FaultRule | null;
+  remaining: number;
+  /** FHIR requests that carried the token, and how many of them were failed on purpose. */
+  requests: number;
+  faulted: number;
+}
+
+const FAULT_STATUSES = new Set<FaultRule["status"]>([400, 409, 422, 408, 429, 500, 502, 503, 504, "timeout"]);
+/** A held ("timeout") request is closed after this long if its client never gives up. */
+const HELD_REQUEST_MS = 60_000;
 
 export interface EhrSandbox {
   /** `http://127.0.0.1:8103` */
@@ -108,6 +142,7 @@ export async function startEhrSandbox(options: EhrSandboxOptions = {}): Promise<
     clients: options.clients ?? [],
   });
   const notifier = new SubscriptionNotifier(repo, options.subscriptions);
+  const faults = new Map<string, FaultState>();
 
   let urls = { url: "", fhirBaseUrl: "", tokenUrl: "" };
   const server = createServer((req, res) => {
@@ -131,6 +166,8 @@ export async function startEhrSandbox(options: EhrSandboxOptions = {}): Promise<
     )
       return send(res, 200, smartConfiguration(urls.tokenUrl), "application/json");
     if (path === TOKEN_PATH) return tokenEndpoint(req, res);
+    if (options.faults && (path === "/_sandbox/faults" || path.startsWith("/_sandbox/faults/")))
+      return faultsEndpoint(req, res, path);
     if (path === FHIR_PATH || path.startsWith(`${FHIR_PATH}/`)) return fhir(req, res, url);
     send(res, 404, notFound);
   }
@@ -154,13 +191,97 @@ export async function startEhrSandbox(options: EhrSandboxOptions = {}): Promise<
     send(res, status, body, json);
   }
 
+  async function faultsEndpoint(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const json = "application/json";
+    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1];
+    if (staticToken === null || bearer !== staticToken)
+      return send(res, 401, { error: "the static token is required" }, json);
+    const view = (token: string, state: FaultState) => ({
+      token,
+      status: state.rule?.status ?? null,
+      path_prefix: state.rule?.path_prefix ?? null,
+      remaining: state.remaining,
+      requests: state.requests,
+      faulted: state.faulted,
+    });
+    if (req.method === "GET" && path.startsWith("/_sandbox/faults/")) {
+      const token = decodeURIComponent(path.slice("/_sandbox/faults/".length));
+      const state = faults.get(token);
+      return state
+        ? send(res, 200, view(token, state), json)
+        : send(res, 404, { error: "no such token" }, json);
+    }
+    if (req.method !== "POST" || path !== "/_sandbox/faults")
+      return send(res, 405, { error: "POST /_sandbox/faults or GET /_sandbox/faults/{token}" }, json);
+    let rule: FaultRule;
+    try {
+      rule = JSON.parse((await readBody(req)).toString("utf8")) as FaultRule;
+    } catch {
+      return send(res, 400, { error: "the body is not JSON" }, json);
+    }
+    const valid =
+      typeof rule?.token === "string" &&
+      /^[A-Za-z0-9._~-]{16,200}$/.test(rule.token) &&
+      rule.token !== staticToken &&
+      FAULT_STATUSES.has(rule.status) &&
+      Number.isInteger(rule.count) &&
+      rule.count >= 0 &&
+      rule.count <= 10_000 &&
+      (rule.path_prefix === undefined ||
+        (typeof rule.path_prefix === "string" && rule.path_prefix.startsWith("/")));
+    if (!valid)
+      return send(
+        res,
+        400,
+        {
+          error:
+            'expected { token: 16-200 URL-safe characters (not the static token), status: 400|409|422|408|429|500|502|503|504|"timeout", count: 0-10000, path_prefix?: "/Type..." }',
+        },
+        json,
+      );
+    const state = faults.get(rule.token) ?? { rule: null, remaining: 0, requests: 0, faulted: 0 };
+    state.rule = rule.count > 0 ? rule : null;
+    state.remaining = rule.count;
+    faults.set(rule.token, state);
+    send(res, 200, view(rule.token, state), json);
+  }
+
+  /** Fails the request on purpose when its token has a fault left for this path; true when it did. */
+  async function injectFault(req: IncomingMessage, res: ServerResponse, relative: string): Promise<boolean> {
+    const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1];
+    const state = token ? faults.get(token) : undefined;
+    if (!state) return false;
+    state.requests++;
+    const rule = state.rule;
+    if (!rule || state.remaining <= 0 || (rule.path_prefix && !relative.startsWith(rule.path_prefix)))
+      return false;
+    state.remaining--;
+    state.faulted++;
+    await readBody(req);
+    if (rule.status === "timeout") {
+      // No answer: the client's own timeout is what ends this request.
+      const timer = setTimeout(() => res.destroy(), HELD_REQUEST_MS);
+      res.on("close", () => clearTimeout(timer));
+      return true;
+    }
+    // 4xx other than 408/429 are refusals (the request as sent cannot succeed), the rest transient.
+    const code = rule.status < 500 && rule.status !== 408 && rule.status !== 429 ? "processing" : "transient";
+    send(res, rule.status, outcome(code, `Fault injected by the sandbox (${rule.status})`));
+    return true;
+  }
+
   async function fhir(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const relative = url.pathname.slice(FHIR_PATH.length).replace(/\/+$/, "") + url.search;
     const method = (req.method ?? "GET") as HttpMethod;
     if (method === "GET" && relative.split("?")[0] === "/metadata")
       return send(res, 200, capabilityStatement(urls.fhirBaseUrl, urls.tokenUrl));
 
-    const grant = auth.authenticate(req.headers.authorization);
+    if (await injectFault(req, res, relative)) return;
+    // A fault token stands for the static token (it exists only while faults are enabled).
+    const faultToken = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1];
+    const grant = auth.authenticate(
+      faultToken && faults.has(faultToken) ? `Bearer ${staticToken}` : req.headers.authorization,
+    );
     if (!grant) {
       res.setHeader("WWW-Authenticate", `Bearer realm="ehr-sandbox", token_endpoint="${urls.tokenUrl}"`);
       return send(res, 401, unauthorized);

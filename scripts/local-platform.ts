@@ -140,6 +140,76 @@ export async function seedDemoPatients(
   return { patients, stored, duplicates, ms: Math.round(performance.now() - started) };
 }
 
+/** The demo workspace's EHR connection, to the local FHIR sandbox. */
+export const DEMO_DATA_SOURCE_NAME = "Riverside EHR (local sandbox)";
+
+/**
+ * Connects the demo workspace to the EHR sandbox through the admin API, as a clinic's IT would: a
+ * polled `fhir_store` source that also takes writebacks, a rest-hook Subscription in the EHR that
+ * notifies Switchboard when an Appointment changes, and a first poll. The sandbox is fresh on every
+ * start while the workspace persists, so an existing source gets the sandbox's URL and a new webhook
+ * secret, which the new Subscription carries.
+ */
+export async function seedDemoDataSource(
+  url: string,
+  apiKey: string,
+  ehr: EhrSandbox,
+): Promise<{ id: string; created: boolean }> {
+  const api = async (method: string, route: string, body?: unknown) => {
+    const res = await fetch(`${url}/v1/${DEMO_WORKSPACE.id}${route}`, {
+      method,
+      headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${route} failed: ${res.status} ${text.slice(0, 1000)}`);
+    return text ? JSON.parse(text) : null;
+  };
+  const webhookSecret = toBase64Url(randomBytes(32));
+  const secrets = { bearer_token: ehr.staticToken!, webhook_secret: webhookSecret };
+  const list = (await api("GET", "/data-sources?limit=100")) as { results: { id: string; name: string }[] };
+  const existing = list.results.find((s) => s.name === DEMO_DATA_SOURCE_NAME);
+  let id: string;
+  if (existing) {
+    id = existing.id;
+    await api("PATCH", `/data-sources/${id}`, { base_url: ehr.fhirBaseUrl, secrets });
+  } else {
+    const created = (await api("POST", "/data-sources", {
+      name: DEMO_DATA_SOURCE_NAME,
+      type: "fhir_store",
+      base_url: ehr.fhirBaseUrl,
+      source_system: "ehr",
+      auth: { type: "static_bearer" },
+      secrets,
+      poll_interval_seconds: 300,
+      writeback: true,
+    })) as { id: string };
+    id = created.id;
+  }
+  const subscription = await fetch(`${ehr.fhirBaseUrl}/Subscription`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${ehr.staticToken}`, "Content-Type": "application/fhir+json" },
+    body: JSON.stringify({
+      resourceType: "Subscription",
+      status: "requested",
+      reason: "Switchboard: appointment changes",
+      criteria: "Appointment?status=proposed,pending,booked,arrived,fulfilled,cancelled,noshow,checked-in",
+      channel: {
+        type: "rest-hook",
+        endpoint: `${url}/webhooks/fhir/${DEMO_WORKSPACE.id}/${id}`,
+        payload: "application/fhir+json",
+        header: [`Authorization: Bearer ${webhookSecret}`],
+      },
+    }),
+  });
+  if (!subscription.ok)
+    throw new Error(
+      `Creating the sandbox Subscription failed: ${subscription.status} ${await subscription.text()}`,
+    );
+  await api("POST", `/data-sources/${id}/sync`);
+  return { id, created: !existing };
+}
+
 export interface RunningPlatform {
   url: string;
   vars: DevVars;
@@ -255,6 +325,7 @@ export async function startLocalPlatform(options: {
   };
   try {
     await seedDemoPatients(platform.url, vars.DEMO_API_KEY!);
+    if (ehrSandbox) await seedDemoDataSource(platform.url, vars.DEMO_API_KEY!, ehrSandbox);
   } catch (err) {
     await stop();
     throw err;

@@ -11,6 +11,7 @@ import {
   migrate,
   ROOT,
   seedDemo,
+  seedDemoDataSource,
   seedDemoPatients,
   startWorker,
 } from "./local-platform";
@@ -48,6 +49,13 @@ const seeded = await seedDemoPatients(platform.url, vars.DEMO_API_KEY!).catch(as
 console.log(
   `  ${seeded.patients} patients: ${seeded.stored} events stored, ${seeded.duplicates} already there (${(seeded.ms / 1000).toFixed(1)} s)`,
 );
+step("Connecting the demo workspace to the EHR sandbox (data source, Subscription, first poll)");
+const source = await seedDemoDataSource(platform.url, vars.DEMO_API_KEY!, ehr).catch(async (err) => {
+  await platform.stop();
+  await ehr.stop();
+  throw err;
+});
+console.log(`  data source ${source.id} (${source.created ? "created" : "updated"}); polling every 5 min`);
 
 const url = platform.url.replace("127.0.0.1", "localhost");
 console.log(`
@@ -66,6 +74,7 @@ ${DEMO_USERS.map((u) => `    ${u.role.padEnd(9)} ${u.email.padEnd(30)} ${u.passw
   EHR sandbox    ${ehr.fhirBaseUrl}   (FHIR R4, in memory, fresh on every start)
     curl -H "Authorization: Bearer ${ehr.staticToken}" "${ehr.fhirBaseUrl}/Patient?_count=2"
     SMART Backend Services: ${ehr.tokenUrl}; see ehr-sandbox/README.md
+    Pipeline health: ${url}/pipeline   (data source ${source.id})
 
   Ctrl-C to stop. Data is kept in .wrangler/state.
 `);

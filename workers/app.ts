@@ -11,7 +11,7 @@ import { auditApi } from "./api/audit";
 import { authApi } from "./api/auth";
 import { dataSourcesApi } from "./api/data-sources";
 import { openApiDocument, renderDocsPage } from "./api/docs";
-import { fhirWebhookApi } from "./api/fhir-webhook";
+import { fhirImportApi, fhirWebhookApi } from "./api/fhir-webhook";
 import { memoryApi } from "./api/memory";
 import { phoneNumbersApi } from "./api/phone-numbers";
 import { pipelineApi } from "./api/pipeline";
@@ -57,6 +57,7 @@ export function buildApp() {
   app.route("/", pipelineApi);
   // Outside /v1: the EHR authenticates with its data source's webhook secret, not a user's credentials.
   app.route("/", fhirWebhookApi);
+  app.route("/", fhirImportApi);
 
   // Built on first use, not at start-up: a cold Worker answering a call should not pay for it.
   let document: ReturnType<typeof openApiDocument> | undefined;

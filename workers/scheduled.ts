@@ -4,6 +4,9 @@
  */
 import { database } from "./db/client";
 import { deleteStaleSessions } from "./db/identity";
+import { pollDueSources } from "./ehr/inbound";
+import { expireHolds } from "./ehr/scheduling";
+import { sweepWriteback } from "./ehr/writeback";
 import { recomputePatterns } from "./world/memory";
 
 export const CRONS = {
@@ -15,7 +18,11 @@ export const CRONS = {
 type Task = { name: string; run(env: Env, at: Date): Promise<unknown> };
 
 export const TASKS: Record<string, Task[]> = {
-  [CRONS.everyFiveMinutes]: [],
+  [CRONS.everyFiveMinutes]: [
+    { name: "ehr.poll_due", run: (env, at) => pollDueSources(env, at) },
+    { name: "ehr.writeback_sweep", run: (env, at) => sweepWriteback(env, at) },
+    { name: "scheduling.expire_holds", run: (env, at) => expireHolds(env, at) },
+  ],
   [CRONS.hourly]: [{ name: "memory.patterns", run: (env, at) => recomputePatterns(env, at) }],
   [CRONS.daily]: [
     { name: "retention.sessions", run: (env, at) => deleteStaleSessions(database(env.DB), at) },

@@ -198,6 +198,18 @@ export const EVENT_TYPES = {
     }),
     (d) => fieldsAsFacts("appointment", d),
   ),
+  /** A bookable time on a schedule, as the EHR has it (FHIR Slot); `schedule_id` is `Schedule/<id>`. */
+  "slot.recorded": definition(
+    "slot",
+    ["slot"],
+    z.strictObject({
+      schedule_id: z.string().max(80).optional(),
+      status: z.enum(["busy", "free", "busy-unavailable", "busy-tentative", "entered-in-error"]),
+      start: IsoDateTime,
+      end: IsoDateTime,
+    }),
+    (d) => fieldsAsFacts("slot", d),
+  ),
   "profile.recorded": definition(
     "profile",
     ["practitioner", "location", "schedule", "slot"],

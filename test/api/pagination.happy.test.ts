@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { type ApiResponse, api, expectError } from "../helpers/http";
 import { documentedOperations } from "../helpers/openapi";
-import { FIXTURE_REQUIRED_TAGS } from "../helpers/operations";
+import { FIXTURE_REQUIRED_TAGS, insertSandboxSource } from "../helpers/operations";
 import {
   createWorkspace,
   insertApiKey,
@@ -30,6 +30,8 @@ const GROW: Record<string, (workspaceId: string) => Promise<unknown>> = {
   "GET /v1/{workspace_id}/users": (id) => insertMember(id, "viewer"),
   "GET /v1/{workspace_id}/api-keys": (id) => insertApiKey(id, "viewer"),
   "GET /v1/{workspace_id}/audit": (id) => insertService(id).then(() => undefined),
+  // Disabled, so no cron run polls them while the suite walks the list.
+  "GET /v1/{workspace_id}/data-sources": (id) => insertSandboxSource({ id }, { enabled: false }),
 };
 
 beforeAll(async () => {

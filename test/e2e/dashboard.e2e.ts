@@ -15,7 +15,7 @@ const OWNER = demoLogin("owner");
 const OPERATOR = demoLogin("operator");
 const VIEWER = demoLogin("viewer");
 
-const NAV_ITEMS = ["Calls", "Operators", "Surfaces", "World", "Review", "Analytics", "Settings"];
+const NAV_ITEMS = ["Calls", "Operators", "Surfaces", "World", "Review", "Pipeline", "Analytics", "Settings"];
 
 let browser: Browser;
 const contexts: BrowserContext[] = [];

@@ -5,6 +5,12 @@
  * strict checks (exact success status, audit rows, every field fuzzed); every operation of the resources
  * in FIXTURE_REQUIRED_TAGS must have one. Adding a `/v1` route? Add its fixture here.
  */
+import { env } from "cloudflare:workers";
+import { inject } from "vitest";
+import { newId } from "../../shared/ids";
+import { dataSources, syncEvents } from "../../workers/db/schema";
+import { sealSecrets } from "../../workers/ehr/sources";
+import { db } from "./db";
 import { api } from "./http";
 import { concretePath, type Operation } from "./openapi";
 import {
@@ -62,6 +68,159 @@ export async function ingestPatient(ws: TestWorkspace): Promise<string> {
   });
   if (res.status !== 200) throw new Error(`ingest failed: ${res.text}`);
   return res.body.results[0].entity_id;
+}
+
+/** A polling data source written straight to D1, for the pipeline reads (no secrets, never polled). */
+async function insertPipelineSource(ws: TestWorkspace): Promise<string> {
+  const id = newId("ds");
+  await db()
+    .insert(dataSources)
+    .values({
+      id,
+      workspaceId: ws.id,
+      name: `EHR ${unique()}`,
+      type: "fhir_store",
+      baseUrl: "https://ehr.example.test/fhir",
+      sourceSystem: "ehr",
+      auth: { type: "none" },
+      resourceTypes: ["Patient"],
+    });
+  return id;
+}
+
+/**
+ * A data source on the test FHIR sandbox with its static token, written straight to D1 (sealed secrets,
+ * no audit row). It reads Locations only, so a sync it is given stays small.
+ */
+export async function insertSandboxSource(
+  ws: { id: string },
+  fields: { type?: "fhir_store" | "fhir_webhook"; enabled?: boolean; lastPollStartedAt?: string } = {},
+): Promise<string> {
+  const ehr = inject("ehrSandbox");
+  const id = newId("ds");
+  const type = fields.type ?? "fhir_store";
+  const secrets = {
+    bearer_token: ehr.staticToken,
+    ...(type === "fhir_webhook" ? { webhook_secret: `whsec-${unique()}${unique()}${unique()}` } : {}),
+  };
+  await db()
+    .insert(dataSources)
+    .values({
+      id,
+      workspaceId: ws.id,
+      name: `Sandbox ${unique()}`,
+      type,
+      baseUrl: ehr.fhirBaseUrl,
+      sourceSystem: "ehr",
+      auth: { type: "static_bearer" },
+      secretsEnc: await sealSecrets(env, ws.id, id, secrets),
+      resourceTypes: ["Location"],
+      enabled: fields.enabled ?? true,
+      lastPollStartedAt: fields.lastPollStartedAt ?? null,
+    });
+  return id;
+}
+
+/**
+ * Scheduling fixtures book in the shared EHR sandbox with pr-lindqvist from 2027-01-11
+ * (test/ehr/scheduling.test.ts books pr-chen). The workspace's scheduling source is the sandbox, with
+ * writeback on; it is never due for a poll during a run.
+ */
+export async function ensureSchedulingSource(ws: { id: string }): Promise<void> {
+  const ehr = inject("ehrSandbox");
+  const id = newId("ds");
+  const now = new Date().toISOString();
+  await db()
+    .insert(dataSources)
+    .values({
+      id,
+      workspaceId: ws.id,
+      name: "EHR sandbox (scheduling)",
+      type: "fhir_store",
+      baseUrl: ehr.fhirBaseUrl,
+      sourceSystem: "ehr",
+      auth: { type: "static_bearer" },
+      secretsEnc: await sealSecrets(env, ws.id, id, { bearer_token: ehr.staticToken }),
+      resourceTypes: ["Appointment"],
+      pollIntervalSeconds: 86_400,
+      writeback: true,
+      lastPollAt: now,
+      lastSuccessAt: now,
+    })
+    .onConflictDoNothing();
+}
+
+/** A patient entity whose events name the sandbox's `Patient/<fhirId>` (so no EHR record is created). */
+export async function ehrLinkedPatient(ws: TestWorkspace, fhirId = "demo-010"): Promise<string> {
+  const res = await api("POST", `${base(ws)}/world/events`, {
+    key: ws.keys.owner,
+    body: {
+      events: [
+        {
+          ...patientEvent(),
+          source_system: "ehr",
+          fhir_resource_type: "Patient",
+          fhir_resource_id: fhirId,
+        },
+      ],
+    },
+  });
+  if (res.status !== 200) throw new Error(`ingest failed: ${res.text}`);
+  return res.body.results[0].entity_id;
+}
+
+/** The first free pr-lindqvist slot of the fixtures' weeks. */
+async function freeFixtureSlot(ws: TestWorkspace): Promise<string> {
+  await ensureSchedulingSource(ws);
+  const query =
+    "practitioner_id=pr-lindqvist&start_after=2027-01-11T00:00:00Z&end_before=2027-01-30T00:00:00Z&limit=1";
+  const res = await api("GET", `${base(ws)}/scheduling/slots?${query}`, { key: ws.keys.owner });
+  if (res.status !== 200 || !res.body.results[0]) throw new Error(`no free fixture slot: ${res.text}`);
+  return res.body.results[0].slot_id;
+}
+
+/** A booked appointment of a fresh patient, through the API. */
+async function bookedAppointment(ws: TestWorkspace): Promise<string> {
+  const body = {
+    slot_id: await freeFixtureSlot(ws),
+    patient: await ehrLinkedPatient(ws),
+    idempotency_key: `fixture-${unique()}`,
+  };
+  const res = await api("POST", `${base(ws)}/scheduling/appointments`, { key: ws.keys.owner, body });
+  if (res.status !== 201) throw new Error(`booking failed: ${res.text}`);
+  return res.body.appointment_id;
+}
+
+const schedulingAudit = (
+  ws: TestWorkspace,
+  action: string,
+  targetId: (body: ResponseBody) => string,
+): ExpectedAudit[] => [
+  { action, targetType: "appointment", targetId },
+  // The EHR's answer, as world events (source ehr), on the same request.
+  { action: "world.events_ingested", targetType: "world", targetId: ws.id, bySystem: true },
+];
+
+/**
+ * A sync event of a fresh patient, written straight to D1. Retried ones stay in the workspace (which has
+ * no writeback sink): they wait, pending, and no job runs in the background while these suites compare D1
+ * before and after other requests.
+ */
+async function insertSyncEvent(ws: TestWorkspace, status: "synced" | "failed"): Promise<string> {
+  const id = newId("syn");
+  await db()
+    .insert(syncEvents)
+    .values({
+      id,
+      workspaceId: ws.id,
+      kind: "allergy",
+      entityId: await ingestPatient(ws),
+      status,
+      attempts: 1,
+      error: status === "failed" ? "the EHR answered 400" : null,
+      idempotencyKey: `fixture:${id}`,
+    });
+  return id;
 }
 
 export const SUCCESSFUL_REQUESTS: Record<string, Prepare> = {
@@ -194,6 +353,31 @@ export const SUCCESSFUL_REQUESTS: Record<string, Prepare> = {
     status: 200,
     audit: [{ action: "world.events_ingested", targetType: "world", targetId: ws.id }],
   }),
+  "POST /v1/{workspace_id}/data-sources/{id}/bundle": async (ws) => {
+    const id = await insertSandboxSource(ws, { type: "fhir_webhook" });
+    return {
+      path: `${base(ws)}/data-sources/${id}/bundle`,
+      body: {
+        resourceType: "Bundle",
+        type: "collection",
+        entry: [
+          {
+            fullUrl: `urn:uuid:${crypto.randomUUID()}`,
+            resource: {
+              resourceType: "Patient",
+              id: `p-${unique()}`,
+              name: [{ family: surname(), given: ["Ada"] }],
+            },
+          },
+        ],
+      },
+      status: 200,
+      audit: [
+        { action: "world.events_ingested", targetType: "world", targetId: ws.id },
+        { action: "data_source.bundle_imported", targetType: "data_source", targetId: id },
+      ],
+    };
+  },
   "POST /v1/{workspace_id}/world/extractions": async (ws) => ({
     path: `${base(ws)}/world/extractions`,
     body: {
@@ -242,6 +426,193 @@ export const SUCCESSFUL_REQUESTS: Record<string, Prepare> = {
     path: `${base(ws)}/world/entities/${await ingestPatient(ws)}/lineage`,
     status: 200,
   }),
+  "GET /v1/{workspace_id}/world/sync": async (ws) => {
+    await insertSyncEvent(ws, "synced");
+    return { path: `${base(ws)}/world/sync?status=synced&limit=10`, status: 200 };
+  },
+  "GET /v1/{workspace_id}/world/sync/{event_id}": async (ws) => ({
+    path: `${base(ws)}/world/sync/${await insertSyncEvent(ws, "synced")}`,
+    status: 200,
+  }),
+  "POST /v1/{workspace_id}/world/sync/retry/{event_id}": async (ws) => {
+    const id = await insertSyncEvent(ws, "failed");
+    return {
+      path: `${base(ws)}/world/sync/retry/${id}`,
+      status: 200,
+      audit: [{ action: "sync.retried", targetType: "sync_event", targetId: id }],
+    };
+  },
+  "POST /v1/{workspace_id}/world/sync/retry-all": async (ws) => {
+    await insertSyncEvent(ws, "failed");
+    return {
+      path: `${base(ws)}/world/sync/retry-all`,
+      status: 200,
+      audit: [{ action: "sync.retried_all", targetType: "workspace", targetId: ws.id }],
+    };
+  },
+
+  "GET /v1/{workspace_id}/pipeline/status": async (ws) => ({
+    path: `${base(ws)}/pipeline/status`,
+    status: 200,
+  }),
+  "GET /v1/{workspace_id}/pipeline/sources": async (ws) => ({
+    path: `${base(ws)}/pipeline/sources`,
+    status: 200,
+  }),
+  "GET /v1/{workspace_id}/pipeline/sources/{id}/history": async (ws) => ({
+    path: `${base(ws)}/pipeline/sources/${await insertPipelineSource(ws)}/history?bucket=day`,
+    status: 200,
+  }),
+  "GET /v1/{workspace_id}/pipeline/sources/{id}/events": async (ws) => ({
+    path: `${base(ws)}/pipeline/sources/${await insertPipelineSource(ws)}/events?sort=status`,
+    status: 200,
+  }),
+  "GET /v1/{workspace_id}/pipeline/outbound": async (ws) => ({
+    path: `${base(ws)}/pipeline/outbound`,
+    status: 200,
+  }),
+  "GET /v1/{workspace_id}/pipeline/outbound/{id}/log": async (ws) => ({
+    path: `${base(ws)}/pipeline/outbound/${await insertPipelineSource(ws)}/log`,
+    status: 200,
+  }),
+  "GET /v1/{workspace_id}/pipeline/entity-resolution": async (ws) => ({
+    path: `${base(ws)}/pipeline/entity-resolution`,
+    status: 200,
+  }),
+  "GET /v1/{workspace_id}/pipeline/review": async (ws) => ({
+    path: `${base(ws)}/pipeline/review`,
+    status: 200,
+  }),
+  "GET /v1/{workspace_id}/pipeline/throughput": async (ws) => ({
+    path: `${base(ws)}/pipeline/throughput?bucket=hour`,
+    status: 200,
+  }),
+
+  "GET /v1/{workspace_id}/data-sources": async (ws) => ({ path: `${base(ws)}/data-sources`, status: 200 }),
+  "POST /v1/{workspace_id}/data-sources": async (ws) => ({
+    path: `${base(ws)}/data-sources`,
+    body: {
+      name: `Clinic EHR ${unique()}`,
+      type: "fhir_store",
+      base_url: inject("ehrSandbox").fhirBaseUrl,
+      auth: { type: "static_bearer" },
+      secrets: { bearer_token: inject("ehrSandbox").staticToken },
+      resource_types: ["Patient", "Appointment"],
+      poll_interval_seconds: 600,
+      business_hours: { timezone: "America/New_York", days: [1, 2, 3, 4, 5], start: "07:00", end: "19:00" },
+      writeback: true,
+    },
+    status: 201,
+    audit: [{ action: "data_source.created", targetType: "data_source" }],
+  }),
+  "GET /v1/{workspace_id}/data-sources/{id}": async (ws) => ({
+    path: `${base(ws)}/data-sources/${await insertSandboxSource(ws)}`,
+    status: 200,
+  }),
+  "PATCH /v1/{workspace_id}/data-sources/{id}": async (ws) => {
+    const id = await insertSandboxSource(ws);
+    return {
+      path: `${base(ws)}/data-sources/${id}`,
+      body: { name: `Renamed EHR ${unique()}`, poll_interval_seconds: 900 },
+      status: 200,
+      audit: [{ action: "data_source.updated", targetType: "data_source", targetId: id }],
+    };
+  },
+  "DELETE /v1/{workspace_id}/data-sources/{id}": async (ws) => {
+    const id = await insertSandboxSource(ws);
+    return {
+      path: `${base(ws)}/data-sources/${id}`,
+      status: 204,
+      audit: [{ action: "data_source.deleted", targetType: "data_source", targetId: id }],
+    };
+  },
+  "POST /v1/{workspace_id}/data-sources/{id}/enable": async (ws) => {
+    const id = await insertSandboxSource(ws, { enabled: false });
+    return {
+      path: `${base(ws)}/data-sources/${id}/enable`,
+      status: 200,
+      audit: [{ action: "data_source.enabled", targetType: "data_source", targetId: id }],
+    };
+  },
+  "POST /v1/{workspace_id}/data-sources/{id}/disable": async (ws) => {
+    const id = await insertSandboxSource(ws);
+    return {
+      path: `${base(ws)}/data-sources/${id}/disable`,
+      status: 200,
+      audit: [{ action: "data_source.disabled", targetType: "data_source", targetId: id }],
+    };
+  },
+  "POST /v1/{workspace_id}/data-sources/{id}/sync": async (ws) => {
+    // A poll of this source started after any request made now, so the queued job finds itself covered
+    // and writes nothing in the background (these suites compare D1 before and after other requests).
+    const inAnHour = new Date(Date.now() + 3_600_000).toISOString();
+    const id = await insertSandboxSource(ws, { lastPollStartedAt: inAnHour });
+    return {
+      path: `${base(ws)}/data-sources/${id}/sync`,
+      status: 202,
+      audit: [{ action: "data_source.sync_requested", targetType: "data_source", targetId: id }],
+    };
+  },
+  // A POST that only reads (from the EHR).
+  "POST /v1/{workspace_id}/data-sources/{id}/test": async (ws) => ({
+    path: `${base(ws)}/data-sources/${await insertSandboxSource(ws)}/test`,
+    status: 200,
+  }),
+  "POST /v1/{workspace_id}/data-sources/{id}/rotate-webhook-secret": async (ws) => {
+    const id = await insertSandboxSource(ws, { type: "fhir_webhook" });
+    return {
+      path: `${base(ws)}/data-sources/${id}/rotate-webhook-secret`,
+      status: 200,
+      audit: [{ action: "data_source.webhook_secret_rotated", targetType: "data_source", targetId: id }],
+    };
+  },
+
+  "GET /v1/{workspace_id}/scheduling/slots": async (ws) => {
+    await ensureSchedulingSource(ws);
+    return {
+      path: `${base(ws)}/scheduling/slots?practitioner_id=pr-lindqvist&start_after=2027-01-11T00:00:00Z&time_of_day=morning&limit=3`,
+      status: 200,
+    };
+  },
+  "POST /v1/{workspace_id}/scheduling/holds": async (ws) => ({
+    path: `${base(ws)}/scheduling/holds`,
+    body: { slot_id: await freeFixtureSlot(ws), patient: await ehrLinkedPatient(ws), visit_type: "ROUTINE" },
+    status: 201,
+    audit: schedulingAudit(ws, "scheduling.slot_held", (body) => body.appointment_id),
+  }),
+  "POST /v1/{workspace_id}/scheduling/appointments": async (ws) => ({
+    path: `${base(ws)}/scheduling/appointments`,
+    body: {
+      slot_id: await freeFixtureSlot(ws),
+      patient: await ehrLinkedPatient(ws),
+      visit_type: "FOLLOWUP",
+      idempotency_key: `fixture-${unique()}`,
+    },
+    status: 201,
+    audit: schedulingAudit(ws, "scheduling.appointment_booked", (body) => body.appointment_id),
+  }),
+  "POST /v1/{workspace_id}/scheduling/appointments/{appointment_id}/reschedule": async (ws) => {
+    const appointmentId = await bookedAppointment(ws);
+    return {
+      path: `${base(ws)}/scheduling/appointments/${appointmentId}/reschedule`,
+      body: { new_slot_id: await freeFixtureSlot(ws), idempotency_key: `fixture-${unique()}` },
+      status: 200,
+      audit: schedulingAudit(
+        ws,
+        "scheduling.appointment_rescheduled",
+        (body) => body.appointment.appointment_id,
+      ),
+    };
+  },
+  "POST /v1/{workspace_id}/scheduling/appointments/{appointment_id}/cancel": async (ws) => {
+    const appointmentId = await bookedAppointment(ws);
+    return {
+      path: `${base(ws)}/scheduling/appointments/${appointmentId}/cancel`,
+      body: { reason: "Patient asked to cancel" },
+      status: 200,
+      audit: schedulingAudit(ws, "scheduling.appointment_cancelled", () => appointmentId),
+    };
+  },
 
   "GET /v1/{workspace_id}/audit": async (ws) => ({ path: `${base(ws)}/audit`, status: 200 }),
   "GET /v1/{workspace_id}/audit/verify": async (ws) => ({ path: `${base(ws)}/audit/verify`, status: 200 }),
@@ -258,6 +629,7 @@ export const FIXTURE_REQUIRED_TAGS = [
   "Users",
   "API keys",
   "Audit",
+  "Data sources",
 ];
 
 export const hasFixture = (op: Operation) => op.id in SUCCESSFUL_REQUESTS;

@@ -4,6 +4,7 @@ import {
   AnalyticsIcon,
   CallsIcon,
   OperatorsIcon,
+  PipelineIcon,
   ReviewIcon,
   SettingsIcon,
   SurfacesIcon,
@@ -12,6 +13,7 @@ import {
 import { AnalyticsPage } from "./pages/analytics";
 import { CallsPage } from "./pages/calls";
 import { OperatorsPage } from "./pages/operators";
+import { PipelinePage } from "./pages/pipeline";
 import { ReviewPage } from "./pages/review";
 import { ReviewNavCount } from "./pages/review/nav-count";
 import { SettingsPage } from "./pages/settings";
@@ -35,6 +37,7 @@ export const ROUTES: Route[] = [
   { path: "/surfaces", label: "Surfaces", icon: SurfacesIcon, page: SurfacesPage },
   { path: "/world", label: "World", icon: WorldIcon, page: WorldPage, nested: true },
   { path: "/review", label: "Review", icon: ReviewIcon, page: ReviewPage, badge: ReviewNavCount },
+  { path: "/pipeline", label: "Pipeline", icon: PipelineIcon, page: PipelinePage },
   { path: "/analytics", label: "Analytics", icon: AnalyticsIcon, page: AnalyticsPage },
   { path: "/settings", label: "Settings", icon: SettingsIcon, page: SettingsPage },
 ];

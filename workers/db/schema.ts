@@ -286,9 +286,7 @@ export const worldEvents = sqliteTable(
     index("world_events_fhir_idx").on(t.workspaceId, t.fhirResourceType, t.fhirResourceId),
     index("world_events_ingested_idx").on(t.workspaceId, t.ingestedAt),
     index("world_events_supersedes_idx").on(t.workspaceId, t.supersedes),
-    index("world_events_sync_idx")
-      .on(t.workspaceId, t.syncStatus)
-      .where(sql`${t.syncStatus} <> 'none'`),
+    index("world_events_sync_idx").on(t.workspaceId, t.syncStatus).where(sql`${t.syncStatus} <> 'none'`),
   ],
 );
 
@@ -312,6 +310,7 @@ export const worldEdges = sqliteTable(
     uniqueIndex("world_edges_unique").on(t.workspaceId, t.fromId, t.toId, t.edgeType),
     index("world_edges_to_idx").on(t.workspaceId, t.toId),
     index("world_edges_type_idx").on(t.workspaceId, t.edgeType, t.confidence),
+    index("world_edges_type_created_idx").on(t.workspaceId, t.edgeType, t.createdAt),
   ],
 );
 

@@ -24,7 +24,8 @@ export const requireJsonBody = createMiddleware<AppEnv>(async (c, next) => {
   const lengthZero = c.req.header("Content-Length") === "0";
   if (["POST", "PUT", "PATCH"].includes(c.req.method) && hasBody && !lengthZero) {
     const type = c.req.header("Content-Type") ?? "";
-    if (!/^application\/json\s*(;|$)/i.test(type)) {
+    // FHIR's own JSON type is JSON too (a FHIR Bundle import); like application/json, no form can send it.
+    if (!/^application\/(fhir\+)?json\s*(;|$)/i.test(type)) {
       throw new ApiError("unsupported_media_type", "Send the body as application/json", {
         content_type: type || null,
       });

@@ -34,6 +34,7 @@ import {
   replaceTerms,
   updateEntity,
 } from "../db/world";
+import { scheduleWritebackSoon } from "../ehr/writeback";
 import { ApiError } from "../errors";
 import { sealDisplayName, sealEventData } from "./codec";
 import { queueEntityMatchReview } from "./review-items";
@@ -294,6 +295,9 @@ export async function ingestEvents(
       if (group.events.length === 0) byEntity.delete(entityId);
     }
     stored -= lost.size;
+    // Facts now eligible for writeback go to the EHR once this commit is in (the cron sweeps up misses).
+    if (rows.some((r) => r.syncStatus === "eligible" && !lost.has(r.id)))
+      scheduleWritebackSoon(env, workspaceId);
   }
 
   // 4. Project, then refresh identity indexes; 5. look for duplicates of entities whose identity changed.

@@ -68,3 +68,11 @@ export const SettingsIcon = () => (
     <circle cx="10.5" cy="11.5" r="1.5" />
   </Icon>
 );
+
+export const PipelineIcon = () => (
+  <Icon>
+    <circle cx="3.25" cy="8" r="1.75" />
+    <circle cx="12.75" cy="8" r="1.75" />
+    <path d="M5 8h2.25l1.5-3.5 1.5 7 .75-3.5" />
+  </Icon>
+);

@@ -1,0 +1,1 @@
+CREATE INDEX `world_edges_type_created_idx` ON `world_edges` (`workspace_id`,`edge_type`,`created_at`);
