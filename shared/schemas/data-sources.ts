@@ -3,11 +3,11 @@
  * write-only: they go in under `secrets` and come back only as `has_*` flags. A webhook secret is shown
  * once, in the answer that made it (create, rotate). Checks that need the deployment (which hosts a
  * base URL may name) or a crypto library (whether a private key imports) run in the route, on top of
- * these shapes. The type lists come from the connector's contracts, pure constants with no imports.
+ * these shapes. The type lists come from the connector's vocabulary (shared/ehr/vocabulary.ts).
  */
 import { z } from "zod";
-import { DATA_SOURCE_TYPES, INBOUND_RESOURCE_TYPES } from "../../workers/ehr/contracts";
-import { DisplayName, ResourceId, Timestamp, WorkspaceId } from "./common";
+import { DATA_SOURCE_TYPES, INBOUND_RESOURCE_TYPES } from "../ehr/vocabulary";
+import { DisplayName, ResourceId, Timestamp, TimeZone, WorkspaceId } from "./common";
 
 export const SIGNING_ALGORITHMS = ["RS384", "ES384"] as const;
 
@@ -101,18 +101,6 @@ export const SourceSecretsInput = z
   .meta({ id: "SourceSecretsInput" });
 
 const HourMinute = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "HH:MM, 24-hour");
-
-const TimeZone = z
-  .string()
-  .max(64)
-  .refine((tz) => {
-    try {
-      new Intl.DateTimeFormat("en-US", { timeZone: tz });
-      return true;
-    } catch {
-      return false;
-    }
-  }, "not an IANA time zone");
 
 export const BusinessHoursSchema = z
   .strictObject({

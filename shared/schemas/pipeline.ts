@@ -5,10 +5,9 @@
  * never a resource's contents.
  */
 import { z } from "zod";
+import { DATA_SOURCE_TYPES } from "../ehr/vocabulary";
 import { Timestamp } from "./common";
-import { SYNC_STATUSES } from "./sync";
-
-export { SYNC_STATUSES };
+import { SyncEventSchema, SyncStatusSchema } from "./sync";
 
 export const PIPELINE_HEALTH = ["healthy", "degraded", "starting", "unavailable"] as const;
 export type PipelineHealth = (typeof PIPELINE_HEALTH)[number];
@@ -30,7 +29,7 @@ export const MAX_BUCKETS: Record<Bucket, number> = { hour: 168, day: 90 };
 /** The window when `since` is not given: a day of hours, a month of days. */
 export const DEFAULT_BUCKETS: Record<Bucket, number> = { hour: 24, day: 30 };
 
-const DataSourceType = z.enum(["fhir_store", "fhir_webhook"]);
+const DataSourceType = z.enum(DATA_SOURCE_TYPES);
 const ConnectorState = z
   .enum(["idle", "polling", "error"])
   .meta({ description: "The connector's own state: `polling` while a poll runs, `error` after a failure" });
@@ -218,25 +217,15 @@ export const PipelineOutboundSchema = z
   .object({ results: z.array(SinkSummarySchema), totals: SyncCounts })
   .meta({ id: "PipelineOutbound" });
 
-export const OutboundLogQuery = LogPage.extend({ status: z.enum(SYNC_STATUSES).optional() });
+export const OutboundLogQuery = LogPage.extend({ status: SyncStatusSchema.optional() });
 
-export const SyncLogEntrySchema = z
-  .object({
-    id: z.string(),
-    kind: z.string(),
-    status: z.enum(SYNC_STATUSES),
-    attempts: z.number().int(),
-    error: z.string().nullable(),
-    entity_id: z.string().nullable(),
-    world_event_id: z.string().nullable(),
-    source_system: z.string().nullable(),
-    fhir_resource_type: z.string().nullable(),
-    fhir_resource_id: z.string().nullable(),
-    created_at: Timestamp,
-    updated_at: Timestamp,
-    synced_at: Timestamp.nullable(),
-  })
-  .meta({ id: "SyncLogEntry" });
+/** A sync event as a sink's log shows it: without the entity's name (PHI) or the sink it is listed under. */
+export const SyncLogEntrySchema = SyncEventSchema.omit({
+  entity_display_name: true,
+  data_source_id: true,
+}).meta({
+  id: "SyncLogEntry",
+});
 
 export const OutboundLogSchema = z
   .object({ results: z.array(SyncLogEntrySchema), ...LogMeta })
@@ -262,27 +251,6 @@ export const EntityResolutionSchema = z
       .meta({ description: "The last 20 merges, newest first" }),
   })
   .meta({ id: "EntityResolutionHealth" });
-
-export const ReviewHealthSchema = z
-  .object({
-    queue_depth: z.number().int(),
-    pending_by_priority: z.object({
-      high: z.number().int(),
-      medium: z.number().int(),
-      low: z.number().int(),
-    }),
-    last_7_days: z.object({
-      since: Timestamp,
-      approved: z.number().int(),
-      corrected: z.number().int(),
-      rejected: z.number().int(),
-      average_review_seconds: z
-        .number()
-        .nullable()
-        .meta({ description: "Queued to decided, over the week's decisions; null without any" }),
-    }),
-  })
-  .meta({ id: "ReviewHealth" });
 
 export const ThroughputSchema = z
   .object({

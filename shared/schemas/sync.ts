@@ -5,6 +5,7 @@
  * Those payloads are PHI: they are sealed in `sync_events.payload_enc` and never returned.
  */
 import { z } from "zod";
+import { APPOINTMENT_STATUSES } from "../world/vocabulary";
 import { ResourceId, Timestamp } from "./common";
 
 export const SYNC_STATUSES = ["pending", "processing", "synced", "failed", "not_applicable"] as const;
@@ -127,17 +128,7 @@ export type CommunicationPayload = z.infer<typeof CommunicationPayload>;
 export const AppointmentPayload = z.strictObject({
   /** The Appointment's id in the EHR; when absent, the appointment entity's FHIR id is used. */
   appointment_id: FhirId.optional(),
-  status: z.enum([
-    "proposed",
-    "pending",
-    "booked",
-    "arrived",
-    "fulfilled",
-    "cancelled",
-    "noshow",
-    "checked-in",
-    "waitlist",
-  ]),
+  status: z.enum(APPOINTMENT_STATUSES),
   cancelation_reason: z.string().max(500).optional(),
   /** Who asked for the change: the Provenance's second agent. */
   source: z.enum(["voice", "sms", "surface", "operator"]).default("voice"),

@@ -1,19 +1,7 @@
 /** Workspaces, services and phone numbers as the API shows and accepts them. */
 import { z } from "zod";
 import { normalizeE164 } from "../tenancy/phone";
-import { Description, DisplayName, ResourceId, Timestamp, WorkspaceId } from "./common";
-
-const TimeZone = z
-  .string()
-  .max(64)
-  .refine((tz) => {
-    try {
-      new Intl.DateTimeFormat("en-US", { timeZone: tz });
-      return true;
-    } catch {
-      return false;
-    }
-  }, "not an IANA time zone");
+import { Description, DisplayName, ResourceId, Timestamp, TimeZone, WorkspaceId } from "./common";
 
 export const WorkspaceSchema = z
   .object({

@@ -6,9 +6,16 @@
  */
 import { z } from "zod";
 
-import { ENTITY_TYPES, type EntityType } from "./vocabulary";
+import { APPOINTMENT_STATUSES, ENTITY_TYPES, type EntityType } from "./vocabulary";
 
-export { ENTITY_TYPES, type EntityType, SOURCES, type Source } from "./vocabulary";
+export {
+  APPOINTMENT_STATUSES,
+  type AppointmentStatus,
+  ENTITY_TYPES,
+  type EntityType,
+  SOURCES,
+  type Source,
+} from "./vocabulary";
 
 export type FactValue = string | number | boolean | null | { [key: string]: FactValue } | FactValue[];
 
@@ -178,17 +185,7 @@ export const EVENT_TYPES = {
     "appointment",
     ["appointment"],
     z.strictObject({
-      status: z.enum([
-        "proposed",
-        "pending",
-        "booked",
-        "arrived",
-        "fulfilled",
-        "cancelled",
-        "noshow",
-        "checked-in",
-        "waitlist",
-      ]),
+      status: z.enum(APPOINTMENT_STATUSES),
       start: IsoDateTime,
       end: IsoDateTime.optional(),
       patient_id: z.string().max(64).optional(),

@@ -1,5 +1,5 @@
 /**
- * The world model's entity types and sources, with no dependencies: the dashboard imports these
+ * The world model's entity types, sources and appointment statuses, with no dependencies: the dashboard imports these
  * without pulling zod into its bundle. `events.ts` builds the schemas on them.
  */
 export const ENTITY_TYPES = [
@@ -30,3 +30,17 @@ export const SOURCES = [
   "system",
 ] as const;
 export type Source = (typeof SOURCES)[number];
+
+/** An appointment's status: FHIR R4's `Appointment.status` codes, as the EHR records and receives them. */
+export const APPOINTMENT_STATUSES = [
+  "proposed",
+  "pending",
+  "booked",
+  "arrived",
+  "fulfilled",
+  "cancelled",
+  "noshow",
+  "checked-in",
+  "waitlist",
+] as const;
+export type AppointmentStatus = (typeof APPOINTMENT_STATUSES)[number];

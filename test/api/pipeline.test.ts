@@ -24,7 +24,6 @@ import {
   worldEventThroughput,
 } from "../../workers/db/pipeline";
 import {
-  dataSources,
   reviewItems,
   sourceEvents,
   syncEvents,
@@ -32,6 +31,7 @@ import {
   worldEntities,
   worldEvents,
 } from "../../workers/db/schema";
+import { insertDataSource } from "../helpers/data-sources";
 import { db } from "../helpers/db";
 import { api, expectError } from "../helpers/http";
 import { createWorkspace, type TestWorkspace, unique } from "../helpers/workspace";
@@ -44,27 +44,6 @@ const dayStart = (iso: string) => `${iso.slice(0, 10)}T00:00:00.000Z`;
 
 const get = (ws: TestWorkspace, path: string, role: keyof TestWorkspace["keys"] = "viewer") =>
   api("GET", `/v1/${ws.id}/pipeline/${path}`, { key: ws.keys[role] });
-
-async function insertSource(
-  ws: TestWorkspace,
-  overrides: Partial<typeof dataSources.$inferInsert> = {},
-): Promise<string> {
-  const id = newId("ds");
-  await db()
-    .insert(dataSources)
-    .values({
-      id,
-      workspaceId: ws.id,
-      name: `EHR ${unique()}`,
-      type: "fhir_store",
-      baseUrl: "https://ehr.example.test/fhir",
-      sourceSystem: "ehr",
-      auth: { type: "none" },
-      resourceTypes: ["Patient"],
-      ...overrides,
-    });
-  return id;
-}
 
 type SourceEventSeed = Partial<typeof sourceEvents.$inferInsert> & { receivedAt: string };
 
@@ -148,7 +127,7 @@ beforeAll(async () => {
 describe("GET /pipeline/status", () => {
   it("is unavailable with no enabled source, and every figure is zero", async () => {
     const fresh = await createWorkspace();
-    await insertSource(fresh, { enabled: false, status: "error", lastError: "old failure" });
+    await insertDataSource(fresh.id, { enabled: false, status: "error", lastError: "old failure" });
     const res = await get(fresh, "status");
     expect(res.status, res.text).toBe(200);
     expect(res.body).toMatchObject({
@@ -172,7 +151,7 @@ describe("GET /pipeline/status", () => {
 
   it("is starting while an enabled source has not completed a poll, and healthy once it has", async () => {
     const fresh = await createWorkspace();
-    const id = await insertSource(fresh, { status: "polling", lastPollStartedAt: ago(5_000) });
+    const id = await insertDataSource(fresh.id, { status: "polling", lastPollStartedAt: ago(5_000) });
     const starting = await get(fresh, "status");
     expect(starting.body.status).toBe("starting");
     expect(starting.body.active_polls).toEqual([
@@ -205,7 +184,7 @@ describe("GET /pipeline/status", () => {
   it("says degraded when the EHR is down, and still answers every figure from the database", async () => {
     const fresh = await createWorkspace();
     const lastSuccess = ago(3 * HOUR);
-    const down = await insertSource(fresh, {
+    const down = await insertDataSource(fresh.id, {
       name: "Main EHR",
       status: "error",
       lastError: "EHR answered 503",
@@ -214,7 +193,7 @@ describe("GET /pipeline/status", () => {
       lastSuccessAt: lastSuccess,
       pollIntervalSeconds: 120,
     });
-    const hook = await insertSource(fresh, {
+    const hook = await insertDataSource(fresh.id, {
       type: "fhir_webhook",
       lastNotificationAt: ago(30_000),
       lastSuccessAt: ago(30_000),
@@ -276,7 +255,10 @@ describe("GET /pipeline/status", () => {
 
   it("says degraded when a polling source is overdue", async () => {
     const fresh = await createWorkspace();
-    const late = await insertSource(fresh, { lastPollAt: ago(11 * 60_000), lastSuccessAt: ago(11 * 60_000) });
+    const late = await insertDataSource(fresh.id, {
+      lastPollAt: ago(11 * 60_000),
+      lastSuccessAt: ago(11 * 60_000),
+    });
     const res = await get(fresh, "status");
     expect(res.body.status).toBe("degraded");
     expect(res.body.reasons).toEqual([
@@ -288,7 +270,7 @@ describe("GET /pipeline/status", () => {
 
   it("counts facts waiting for a write-back sink, and calls them stalled only once a sink exists", async () => {
     const fresh = await createWorkspace();
-    await insertSource(fresh, { lastPollAt: ago(60_000), lastSuccessAt: ago(60_000) });
+    await insertDataSource(fresh.id, { lastPollAt: ago(60_000), lastSuccessAt: ago(60_000) });
     const entity = await insertEntity(fresh);
     const oldest = ago(30 * 60_000);
     await insertWorldEvents(fresh, entity, [
@@ -305,7 +287,7 @@ describe("GET /pipeline/status", () => {
       sink_id: null,
     });
 
-    const sink = await insertSource(fresh, {
+    const sink = await insertDataSource(fresh.id, {
       writeback: true,
       lastPollAt: ago(60_000),
       lastSuccessAt: ago(60_000),
@@ -319,8 +301,8 @@ describe("GET /pipeline/status", () => {
   });
 
   it("shows only its own workspace's sources and figures", async () => {
-    const mine = await insertSource(ws);
-    await insertSource(other, { status: "error" });
+    const mine = await insertDataSource(ws.id);
+    await insertDataSource(other.id, { status: "error" });
     const res = await get(ws, "status");
     const ids = res.body.sources.map((s: { id: string }) => s.id);
     expect(ids).toContain(mine);
@@ -332,8 +314,8 @@ describe("GET /pipeline/status", () => {
 describe("GET /pipeline/sources", () => {
   it("counts the last 24 hours per source and status, with the newest event of all time", async () => {
     const fresh = await createWorkspace();
-    const a = await insertSource(fresh, { name: "A", createdAt: ago(2 * DAY) });
-    const b = await insertSource(fresh, { name: "B", createdAt: ago(DAY), enabled: false });
+    const a = await insertDataSource(fresh.id, { name: "A", createdAt: ago(2 * DAY) });
+    const b = await insertDataSource(fresh.id, { name: "B", createdAt: ago(DAY), enabled: false });
     const newestA = ago(10 * 60_000);
     await insertSourceEvents(fresh, a, [
       { receivedAt: ago(2 * HOUR) },
@@ -380,7 +362,7 @@ describe("GET /pipeline/sources", () => {
 describe("GET /pipeline/sources/{id}/history", () => {
   it("counts per hour and status, zero-filled over the default 24 hours", async () => {
     const fresh = await createWorkspace();
-    const id = await insertSource(fresh);
+    const id = await insertDataSource(fresh.id);
     const twoHours = ago(2 * HOUR);
     const fiveHours = ago(5 * HOUR);
     await insertSourceEvents(fresh, id, [
@@ -422,7 +404,7 @@ describe("GET /pipeline/sources/{id}/history", () => {
 
   it("counts per UTC day from `since`, rounded down to its day", async () => {
     const fresh = await createWorkspace();
-    const id = await insertSource(fresh);
+    const id = await insertDataSource(fresh.id);
     const threeDays = ago(3 * DAY);
     await insertSourceEvents(fresh, id, [
       { receivedAt: threeDays },
@@ -443,7 +425,7 @@ describe("GET /pipeline/sources/{id}/history", () => {
   });
 
   it("accepts a week of hours and refuses more, a future start, and unknown buckets", async () => {
-    const id = await insertSource(ws);
+    const id = await insertDataSource(ws.id);
     const week = await get(ws, `sources/${id}/history?since=${encodeURIComponent(ago(167 * HOUR))}`);
     expect(week.status, week.text).toBe(200);
     expect(week.body.buckets).toHaveLength(168);
@@ -461,7 +443,7 @@ describe("GET /pipeline/sources/{id}/history", () => {
   });
 
   it("answers 404 for another workspace's source and one that does not exist", async () => {
-    const theirs = await insertSource(other);
+    const theirs = await insertDataSource(other.id);
     expectError(await get(ws, `sources/${theirs}/history`), "not_found", 404);
     expectError(await get(ws, `sources/${newId("ds")}/history`), "not_found", 404);
     expectError(await get(ws, "sources/not-an-id/history"), "validation_failed", 400);
@@ -473,7 +455,7 @@ describe("GET /pipeline/sources/{id}/events", () => {
   let seeded: Awaited<ReturnType<typeof insertSourceEvents>>;
 
   beforeAll(async () => {
-    id = await insertSource(ws);
+    id = await insertDataSource(ws.id);
     seeded = await insertSourceEvents(ws, id, [
       { receivedAt: ago(7 * 60_000), resourceType: "Patient" },
       {
@@ -493,7 +475,7 @@ describe("GET /pipeline/sources/{id}/events", () => {
       { receivedAt: ago(2 * 60_000), resourceType: "Patient", channel: "webhook" },
     ]);
     // Another source's events never show here.
-    await insertSourceEvents(ws, await insertSource(ws), [{ receivedAt: ago(60_000) }]);
+    await insertSourceEvents(ws, await insertDataSource(ws.id), [{ receivedAt: ago(60_000) }]);
   });
 
   const ids = (res: { body: { results: { id: string }[] } }) => res.body.results.map((r) => r.id);
@@ -588,9 +570,9 @@ describe("GET /pipeline/outbound and /pipeline/outbound/{id}/log", () => {
 
   beforeAll(async () => {
     fresh = await createWorkspace();
-    sink = await insertSource(fresh, { name: "Sink", writeback: true, createdAt: ago(2 * DAY) });
-    idle = await insertSource(fresh, { name: "Idle sink", writeback: true, createdAt: ago(DAY) });
-    await insertSource(fresh, { name: "Read only" });
+    sink = await insertDataSource(fresh.id, { name: "Sink", writeback: true, createdAt: ago(2 * DAY) });
+    idle = await insertDataSource(fresh.id, { name: "Idle sink", writeback: true, createdAt: ago(DAY) });
+    await insertDataSource(fresh.id, { name: "Read only" });
     rows = await insertSyncEvents(fresh, [
       { dataSourceId: sink, status: "synced", createdAt: ago(50 * 60_000), syncedAt: ago(49 * 60_000) },
       { dataSourceId: sink, status: "synced", createdAt: ago(40 * 60_000), syncedAt: ago(39 * 60_000) },

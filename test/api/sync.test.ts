@@ -7,10 +7,11 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { newId } from "../../shared/ids";
 import { database } from "../../workers/db/client";
-import { dataSources, syncEvents } from "../../workers/db/schema";
+import { syncEvents } from "../../workers/db/schema";
 import { chunk } from "../../workers/db/world";
 import { RETRY_ALL_LIMIT, STUCK_AFTER_MS } from "../../workers/ehr/writeback";
 import { captureSyncQueue } from "../ehr/writeback-fixtures";
+import { insertDataSource } from "../helpers/data-sources";
 import { expectError } from "../helpers/http";
 import { unique } from "../helpers/workspace";
 import { auditActions, ingestPatient, type WorldFixture, worldWorkspace } from "../world/fixtures";
@@ -23,27 +24,9 @@ beforeEach(() => {
 });
 afterEach(() => queue.restore());
 
-/** A data source (never called: these tests only read and reset rows). */
-async function insertSource(
-  workspaceId: string,
-  options: { writeback?: boolean; sourceSystem?: string } = {},
-) {
-  const id = newId("ds");
-  await database(env.DB)
-    .insert(dataSources)
-    .values({
-      id,
-      workspaceId,
-      name: `EHR ${unique()}`,
-      type: "fhir_store",
-      baseUrl: "https://ehr.example.test/fhir",
-      sourceSystem: options.sourceSystem ?? "ehr",
-      auth: { type: "none" },
-      resourceTypes: ["Patient"],
-      writeback: options.writeback ?? true,
-    });
-  return id;
-}
+/** A write-back sink (never called: these tests only read and reset rows). */
+const insertSource = (workspaceId: string, fields: { writeback?: boolean; sourceSystem?: string } = {}) =>
+  insertDataSource(workspaceId, { writeback: true, ...fields });
 
 interface SeedRow {
   status?: SyncStatus;

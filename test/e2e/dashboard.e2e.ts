@@ -3,13 +3,25 @@
  * lockout), the shell and its pages, role-dependent settings, API keys created and revoked through the
  * UI, workspace switching, and the MFA requirement. Assertions are on what a person sees.
  */
-import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { currentTotp } from "../../shared/auth/totp";
-import { DESKTOP, demoLogin, launchBrowser, PHONE, screenshot } from "./browser";
+import { api } from "./api";
+import {
+  closeBrowser,
+  DESKTOP,
+  demoLogin,
+  fillSignIn,
+  heading,
+  launchBrowser,
+  openPage,
+  PHONE,
+  shoot,
+  signIn,
+  text,
+} from "./browser";
 
 const baseUrl = inject("baseUrl");
-const demoApiKey = inject("demoApiKey");
 
 const OWNER = demoLogin("owner");
 const OPERATOR = demoLogin("operator");
@@ -18,58 +30,14 @@ const VIEWER = demoLogin("viewer");
 const NAV_ITEMS = ["Calls", "Operators", "Surfaces", "World", "Review", "Pipeline", "Analytics", "Settings"];
 
 let browser: Browser;
-const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
   browser = await launchBrowser();
 });
 
 afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => undefined);
-  await browser?.close();
+  await closeBrowser(browser);
 });
-
-interface Opened {
-  page: Page;
-  /** Uncaught exceptions in the page: every test ends by asserting there were none. */
-  pageErrors: string[];
-}
-
-async function openPage(device: typeof DESKTOP | typeof PHONE = DESKTOP): Promise<Opened> {
-  const context = await browser.newContext({ ...device, baseURL: baseUrl });
-  contexts.push(context);
-  const page = await context.newPage();
-  page.setDefaultTimeout(20_000);
-  page.setDefaultNavigationTimeout(30_000);
-  const pageErrors: string[] = [];
-  page.on("pageerror", (error) => pageErrors.push(error.message));
-  return { page, pageErrors };
-}
-
-/** Full-page screenshots from the top, so the sticky header sits where a person would see it. */
-async function shoot(page: Page, name: string) {
-  await page.evaluate(() => window.scrollTo(0, 0));
-  await screenshot(page, name);
-}
-
-async function fillSignIn(page: Page, user: { email: string; password: string }) {
-  await page.getByLabel("Email").fill(user.email);
-  await page.getByLabel("Password").fill(user.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-}
-
-async function signIn(page: Page, user: { email: string; password: string }, path = "/calls") {
-  await page.goto(path);
-  await fillSignIn(page, user);
-  await page.getByRole("navigation", { name: "Main" }).waitFor();
-}
-
-const heading = (page: Page) => page.getByRole("heading", { level: 1 });
-
-async function text(locator: Locator): Promise<string> {
-  await locator.first().waitFor();
-  return ((await locator.first().textContent()) ?? "").replace(/\s+/g, " ").trim();
-}
 
 /** Opens Settings from the navigation and waits until no section still says "Loading…". */
 async function openSettings(page: Page) {
@@ -86,32 +54,18 @@ async function settled(page: Page) {
   );
 }
 
-/** Owner-level API calls from the test itself, with the seeded demo key. */
-async function ownerApi(method: string, path: string, body?: unknown) {
-  const response = await fetch(`${baseUrl}${path}`, {
-    method,
-    headers: {
-      Authorization: `Bearer ${demoApiKey}`,
-      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  expect(response.status, `${method} ${path}`).toBeLessThan(300);
-  return response;
-}
-
 async function createDemoMember(role: "viewer" | "operator" | "admin", label: string) {
   const user = {
     email: `${label}-${crypto.randomUUID().slice(0, 8)}@riverside.example`,
     password: `e2e-password-${crypto.randomUUID()}`,
   };
-  await ownerApi("POST", "/v1/demo/users", { ...user, name: `E2E ${label}`, role });
+  await api("POST", "/v1/demo/users", { ...user, name: `E2E ${label}`, role });
   return user;
 }
 
 describe("signing in", () => {
   test("a wrong password shows an error and keeps the person on the sign-in page", async () => {
-    const { page, pageErrors } = await openPage();
+    const { page, pageErrors } = await openPage(browser);
     await page.goto("/settings");
     await page.waitForURL(/\/login\?next=%2Fsettings$/);
     await shoot(page, "dashboard-login");
@@ -132,7 +86,7 @@ describe("signing in", () => {
 
   test("a locked account says when to try again", async () => {
     const user = await createDemoMember("viewer", "lockout");
-    const { page, pageErrors } = await openPage();
+    const { page, pageErrors } = await openPage(browser);
     await page.goto("/login");
     for (let attempt = 1; attempt <= 5; attempt++) {
       await fillSignIn(page, { email: user.email, password: `wrong-${attempt}` });
@@ -151,7 +105,7 @@ describe("signing in", () => {
 
 describe("the shell", () => {
   test("the operator sees navigation, workspace, role, the empty pages and the settings lists", async () => {
-    const { page, pageErrors } = await openPage(DESKTOP);
+    const { page, pageErrors } = await openPage(browser, DESKTOP);
     await signIn(page, OPERATOR);
     expect(new URL(page.url()).pathname).toBe("/calls");
 
@@ -218,7 +172,7 @@ describe("the shell", () => {
   });
 
   test("the viewer on a phone finds no admin actions", async () => {
-    const { page, pageErrors } = await openPage(PHONE);
+    const { page, pageErrors } = await openPage(browser, PHONE);
     await signIn(page, VIEWER);
     expect(await text(page.getByRole("banner").locator(".badge"))).toBe("Viewer");
     await openSettings(page);
@@ -253,7 +207,7 @@ describe("the shell", () => {
   });
 
   test("signing out returns to the sign-in page and ends the session on the server", async () => {
-    const { page, pageErrors } = await openPage();
+    const { page, pageErrors } = await openPage(browser);
     await signIn(page, OPERATOR, "/settings");
     const [cookie] = (await page.context().cookies()).filter((c) => c.name === "sb_session");
     expect(cookie?.httpOnly).toBe(true);
@@ -276,7 +230,7 @@ describe("the shell", () => {
 
 describe("an ended session", () => {
   test("sends the person back to sign in, then to where they were", async () => {
-    const { page, pageErrors } = await openPage();
+    const { page, pageErrors } = await openPage(browser);
     await signIn(page, OPERATOR);
     // The session ends elsewhere (another tab signs out, an admin revokes it, it expires).
     expect((await page.request.post("/auth/logout")).status()).toBe(204);
@@ -293,7 +247,7 @@ describe("an ended session", () => {
 
 describe("API keys", () => {
   test("the owner creates a key, sees it once, uses it, then revokes it", async () => {
-    const { page, pageErrors } = await openPage();
+    const { page, pageErrors } = await openPage(browser);
     await signIn(page, OWNER);
     await openSettings(page);
     const name = `E2E integration ${crypto.randomUUID().slice(0, 6)}`;
@@ -363,7 +317,7 @@ describe("API keys", () => {
 
   test("an admin can grant at most admin and cannot revoke an owner's key", async () => {
     const admin = await createDemoMember("admin", "admin");
-    const { page, pageErrors } = await openPage();
+    const { page, pageErrors } = await openPage(browser);
     await signIn(page, admin);
     await openSettings(page);
     // The users table is there for admins.
@@ -402,7 +356,7 @@ describe("API keys", () => {
 describe("workspaces and MFA", () => {
   test("switching workspaces, and enrolling in MFA where a workspace requires it", async () => {
     const user = await createDemoMember("operator", "mfa");
-    const { page, pageErrors } = await openPage();
+    const { page, pageErrors } = await openPage(browser);
     await signIn(page, user);
     const banner = page.getByRole("banner");
     expect(await text(banner.getByTestId("workspace-name"))).toBe("Riverside Family Clinic");

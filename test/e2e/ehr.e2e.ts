@@ -5,24 +5,9 @@
  * the EHR). Every step crosses the real HTTP boundary both ways and waits on real queue delivery.
  */
 import { beforeAll, describe, expect, inject, it } from "vitest";
+import { api, eventually } from "./api";
 
-const baseUrl = inject("baseUrl");
-const demoApiKey = inject("demoApiKey");
 const ehr = inject("ehr");
-
-async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${baseUrl}/v1/demo${path}`, {
-    method,
-    headers: {
-      Authorization: `Bearer ${demoApiKey}`,
-      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  expect(response.status, `${method} ${path}: ${text.slice(0, 500)}`).toBeLessThan(300);
-  return (text ? JSON.parse(text) : null) as T;
-}
 
 async function fhir<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
   const response = await fetch(`${ehr.fhirBaseUrl}/${path}`, {
@@ -39,17 +24,6 @@ async function fhir<T = Record<string, unknown>>(method: string, path: string, b
   return JSON.parse(text) as T;
 }
 
-/** Polls `check` until it returns something truthy (real queues deliver in seconds, not at once). */
-async function eventually<T>(what: string, check: () => Promise<T | undefined | null | false>, ms = 45_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
 interface Source {
   id: string;
   name: string;
@@ -61,19 +35,19 @@ interface Source {
 let source: Source;
 
 const resolveExternal = (externalId: string) =>
-  api<{ candidates: { entity_id: string }[] }>("POST", "/world/entities/resolve", {
+  api<{ candidates: { entity_id: string }[] }>("POST", "/v1/demo/world/entities/resolve", {
     external_id: externalId,
   }).then((r) => r.candidates[0]?.entity_id);
 
 beforeAll(async () => {
-  const list = await api<{ results: Source[] }>("GET", "/data-sources");
+  const list = await api<{ results: Source[] }>("GET", "/v1/demo/data-sources");
   source = list.results.find((s) => s.name === "Riverside EHR (local sandbox)")!;
   expect(source).toBeDefined();
   // A poll has finished: the one requested at start-up, or this one (another file may have paused the
   // source meanwhile, which drops a queued poll).
-  await api("POST", `/data-sources/${source.id}/sync`);
+  await api("POST", `/v1/demo/data-sources/${source.id}/sync`);
   source = await eventually("the first poll", async () => {
-    const s = await api<Source>("GET", `/data-sources/${source.id}`);
+    const s = await api<Source>("GET", `/v1/demo/data-sources/${source.id}`);
     return s.last_success_at ? s : undefined;
   });
 });
@@ -82,7 +56,7 @@ describe("the demo workspace's EHR connection", () => {
   it("reports its pipeline healthy once the first poll has run", async () => {
     const status = await api<{ status: string; sources: { id: string; status: string }[] }>(
       "GET",
-      "/pipeline/status",
+      "/v1/demo/pipeline/status",
     );
     expect(["healthy", "degraded"]).toContain(status.status);
     expect(status.sources.find((s) => s.id === source.id)?.status).toBe("idle");
@@ -97,13 +71,13 @@ describe("the demo workspace's EHR connection", () => {
       gender: "female",
       telecom: [{ system: "phone", value: "+1 415 555 0177", use: "mobile" }],
     });
-    await api("POST", `/data-sources/${source.id}/sync`);
+    await api("POST", `/v1/demo/data-sources/${source.id}/sync`);
     const entityId = await eventually("the new patient in the world model", () =>
       resolveExternal(`ehr:Patient:${created.id}`),
     );
     const entity = await api<{ facts: { path: string; value: unknown; confidence: number }[] }>(
       "GET",
-      `/world/entities/${entityId}`,
+      `/v1/demo/world/entities/${entityId}`,
     );
     const family_ = entity.facts.find((f) => f.path === "demographics.family_name");
     expect(family_).toMatchObject({ value: family, confidence: 1 });
@@ -116,15 +90,19 @@ describe("the demo workspace's EHR connection", () => {
     const start = new Date(Date.now() + 3 * 86_400_000).toISOString();
     const slots = await api<{ results: { slot_id: string; start: string }[] }>(
       "GET",
-      `/scheduling/slots?practitioner_id=pr-reyes&start_after=${encodeURIComponent(start)}&limit=3`,
+      `/v1/demo/scheduling/slots?practitioner_id=pr-reyes&start_after=${encodeURIComponent(start)}&limit=3`,
     );
     expect(slots.results.length).toBeGreaterThan(0);
-    const before = (await api<Source>("GET", `/data-sources/${source.id}`)).last_notification_at;
-    const booked = await api<{ appointment_id: string; status: string }>("POST", "/scheduling/appointments", {
-      slot_id: slots.results[0]!.slot_id,
-      patient,
-      idempotency_key: `e2e-${crypto.randomUUID()}`,
-    });
+    const before = (await api<Source>("GET", `/v1/demo/data-sources/${source.id}`)).last_notification_at;
+    const booked = await api<{ appointment_id: string; status: string }>(
+      "POST",
+      "/v1/demo/scheduling/appointments",
+      {
+        slot_id: slots.results[0]!.slot_id,
+        patient,
+        idempotency_key: `e2e-${crypto.randomUUID()}`,
+      },
+    );
     expect(booked.status).toBe("booked");
     const appointment = await fhir<{ status: string }>("GET", `Appointment/${booked.appointment_id}`);
     expect(appointment.status).toBe("booked");
@@ -132,12 +110,12 @@ describe("the demo workspace's EHR connection", () => {
     expect(slot.status).toBe("busy");
     // The sandbox's rest-hook Subscription POSTs the Appointment to the Worker's webhook.
     await eventually("the Subscription notification", async () => {
-      const s = await api<Source>("GET", `/data-sources/${source.id}`);
+      const s = await api<Source>("GET", `/v1/demo/data-sources/${source.id}`);
       return s.last_notification_at && s.last_notification_at !== before;
     });
     const events = await api<{ results: { resource_type: string; resource_id: string; status: string }[] }>(
       "GET",
-      `/pipeline/sources/${source.id}/events?limit=50&sort=-received_at`,
+      `/v1/demo/pipeline/sources/${source.id}/events?limit=50&sort=-received_at`,
     );
     expect(
       events.results.some(
@@ -149,7 +127,7 @@ describe("the demo workspace's EHR connection", () => {
   it("writes a verified allergy back as a valid AllergyIntolerance with its Provenance", async () => {
     const patient = (await resolveExternal("ehr:Patient:demo-012"))!;
     const substance = `Latex ${Date.now().toString(36)}`;
-    const ingested = await api<{ results: { event_id: string }[] }>("POST", "/world/events", {
+    const ingested = await api<{ results: { event_id: string }[] }>("POST", "/v1/demo/world/events", {
       events: [
         {
           idempotency_key: `e2e-allergy-${crypto.randomUUID()}`,
@@ -165,7 +143,7 @@ describe("the demo workspace's EHR connection", () => {
     const synced = await eventually("the writeback", async () => {
       const log = await api<{
         results: { id: string; world_event_id: string; status: string; fhir_resource_id: string }[];
-      }>("GET", "/world/sync?fhir_resource_type=AllergyIntolerance&limit=200");
+      }>("GET", "/v1/demo/world/sync?fhir_resource_type=AllergyIntolerance&limit=200");
       return log.results.find((r) => r.world_event_id === eventId && r.status === "synced");
     });
     const allergy = await fhir<{ patient: { reference: string }; code: { text: string } }>(

@@ -9,18 +9,25 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { DESKTOP, demoLogin, launchBrowser, PHONE, screenshot } from "./browser";
-
-const baseUrl = inject("baseUrl");
-const demoApiKey = inject("demoApiKey");
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { api, eventually, letters } from "./api";
+import {
+  closeBrowser,
+  demoLogin,
+  heading,
+  launchBrowser,
+  openPage,
+  PHONE,
+  shoot,
+  signIn,
+  text,
+} from "./browser";
 
 const OPERATOR = demoLogin("operator");
 const VIEWER = demoLogin("viewer");
 
 let browser: Browser;
-const contexts: BrowserContext[] = [];
 let ehr: Server;
 const ehrRequests = { reads: 0, writes: 0 };
 
@@ -30,34 +37,6 @@ let patient: { id: string; name: string };
 const EVENTS_INGESTED = 3;
 /** Sinks this file paused, enabled again at the end. */
 const paused: string[] = [];
-
-async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${baseUrl}${path}`, {
-    method,
-    headers: {
-      Authorization: `Bearer ${demoApiKey}`,
-      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  expect(response.status, `${method} ${path}: ${text.slice(0, 500)}`).toBeLessThan(300);
-  return JSON.parse(text) as T;
-}
-
-const letters = () =>
-  Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => String.fromCharCode(97 + (b % 26))).join("");
-
-/** Asks `check` every half second until it returns a value, for up to `seconds`. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, seconds = 60): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-}
 
 /** An EHR that is down for reads and refuses every write, in FHIR's own error shape. */
 function startBrokenEhr(): Promise<string> {
@@ -175,8 +154,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => undefined);
-  await browser?.close();
+  await closeBrowser(browser);
   // Disabled, so the demo workspace stops polling a server that is gone.
   if (source?.id) await api("POST", `/v1/demo/data-sources/${source.id}/disable`).catch(() => undefined);
   for (const id of paused) await api("POST", `/v1/demo/data-sources/${id}/enable`).catch(() => undefined);
@@ -187,36 +165,6 @@ afterAll(async () => {
   }
 });
 
-async function openPage(device: typeof DESKTOP | typeof PHONE = DESKTOP) {
-  const context = await browser.newContext({ ...device, baseURL: baseUrl });
-  contexts.push(context);
-  const page = await context.newPage();
-  page.setDefaultTimeout(20_000);
-  page.setDefaultNavigationTimeout(30_000);
-  const pageErrors: string[] = [];
-  page.on("pageerror", (error) => pageErrors.push(error.message));
-  return { page, pageErrors };
-}
-
-async function signIn(page: Page, user: { email: string; password: string }, path: string) {
-  await page.goto(path);
-  await page.getByLabel("Email").fill(user.email);
-  await page.getByLabel("Password").fill(user.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("navigation", { name: "Main" }).waitFor();
-}
-
-async function shoot(page: Page, name: string) {
-  await page.evaluate(() => window.scrollTo(0, 0));
-  await screenshot(page, name);
-}
-
-async function text(locator: Locator): Promise<string> {
-  await locator.first().waitFor();
-  return ((await locator.first().textContent()) ?? "").replace(/\s+/g, " ").trim();
-}
-
-const heading = (page: Page) => page.getByRole("heading", { level: 1 });
 const sourceCard = (page: Page) =>
   page.locator(".source-card").filter({ has: page.getByRole("heading", { name: source.name }) });
 const syncTable = (page: Page) => page.getByRole("table", { name: "Outbound sync log" });
@@ -224,7 +172,7 @@ const patientRows = (page: Page) => syncTable(page).locator("tbody tr").filter({
 
 describe("Pipeline", () => {
   test("the operator sees the degraded pipeline, the failing source, throughput, and retries a write", async () => {
-    const { page, pageErrors } = await openPage();
+    const { page, pageErrors } = await openPage(browser);
     await signIn(page, OPERATOR, "/calls");
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Pipeline" }).click();
     await page.waitForURL(/\/pipeline$/);
@@ -294,7 +242,7 @@ describe("Pipeline", () => {
   });
 
   test("the viewer on a phone sees the same figures and no retry", async () => {
-    const { page, pageErrors } = await openPage(PHONE);
+    const { page, pageErrors } = await openPage(browser, PHONE);
     await signIn(page, VIEWER, "/pipeline");
     await heading(page).filter({ hasText: "Pipeline" }).waitFor();
     expect(await text(sourceCard(page).locator(".badge"))).toBe("Error");

@@ -5,18 +5,25 @@
  * the keyboard, correct, reject with a reason, batch approve) with the decisions visible in the World
  * view; and a viewer who can read everything and act on nothing. Assertions are on what a person sees.
  */
-import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { DESKTOP, demoLogin, launchBrowser, PHONE, screenshot } from "./browser";
-
-const baseUrl = inject("baseUrl");
-const demoApiKey = inject("demoApiKey");
+import type { Browser, Locator, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { api, letters } from "./api";
+import {
+  closeBrowser,
+  demoLogin,
+  heading,
+  launchBrowser,
+  openPage,
+  PHONE,
+  shoot,
+  signIn,
+  text,
+} from "./browser";
 
 const OPERATOR = demoLogin("operator");
 const VIEWER = demoLogin("viewer");
 
 let browser: Browser;
-const contexts: BrowserContext[] = [];
 
 interface Fact {
   path: string;
@@ -37,23 +44,6 @@ let demo: { id: string; name: string; prefix: string; allergy: string };
 let reviewed: { id: string; name: string };
 /** Another fresh patient with one pending proposal, for the viewer. */
 let watched: { id: string; name: string };
-
-async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${baseUrl}${path}`, {
-    method,
-    headers: {
-      Authorization: `Bearer ${demoApiKey}`,
-      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  expect(response.status, `${method} ${path}: ${text.slice(0, 500)}`).toBeLessThan(300);
-  return JSON.parse(text) as T;
-}
-
-const letters = () =>
-  Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => String.fromCharCode(97 + (b % 26))).join("");
 
 /** A patient as the EHR would send them; returns the new entity's id. */
 async function createPatient(given: string, family: string): Promise<string> {
@@ -145,43 +135,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => undefined);
-  await browser?.close();
+  await closeBrowser(browser);
 });
-
-async function openPage(device: typeof DESKTOP | typeof PHONE = DESKTOP) {
-  const context = await browser.newContext({ ...device, baseURL: baseUrl });
-  contexts.push(context);
-  const page = await context.newPage();
-  page.setDefaultTimeout(20_000);
-  page.setDefaultNavigationTimeout(30_000);
-  const pageErrors: string[] = [];
-  page.on("pageerror", (error) => pageErrors.push(error.message));
-  return { page, pageErrors };
-}
-
-async function signIn(page: Page, user: { email: string; password: string }, path: string) {
-  await page.goto(path);
-  await page.getByLabel("Email").fill(user.email);
-  await page.getByLabel("Password").fill(user.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("navigation", { name: "Main" }).waitFor();
-}
-
-async function shoot(page: Page, name: string) {
-  await page.evaluate(() => window.scrollTo(0, 0));
-  await screenshot(page, name);
-}
-
-async function text(locator: Locator): Promise<string> {
-  await locator.first().waitFor();
-  return ((await locator.first().textContent()) ?? "").replace(/\s+/g, " ").trim();
-}
 
 /** Lists reload after each decision: give them the same patience as any locator. */
 const POLL = { timeout: 20_000 };
 
-const heading = (page: Page) => page.getByRole("heading", { level: 1 });
 const queueRows = (page: Page) => page.getByRole("table", { name: "Review queue" }).locator("tbody tr");
 const openItem = (page: Page) => page.getByRole("region", { name: "Open item" });
 const status = (page: Page) => page.locator(".review-message");
@@ -196,7 +155,7 @@ function factRow(page: Page, group: string, label: string): Locator {
 
 describe("World", () => {
   test("search by name prefix, open a patient, read facts, provenance and memory", async () => {
-    const { page, pageErrors } = await openPage();
+    const { page, pageErrors } = await openPage(browser);
     await signIn(page, OPERATOR, "/world");
     expect(await heading(page).textContent()).toBe("World");
     const results = page.getByRole("table", { name: "Search results" });
@@ -300,7 +259,7 @@ describe("World", () => {
   });
 
   test("an unknown record is a clear not-found page", async () => {
-    const { page, pageErrors } = await openPage();
+    const { page, pageErrors } = await openPage(browser);
     await signIn(page, OPERATOR, "/world/ent_doesnotexist00000000");
     await heading(page).filter({ hasText: "Record not found" }).waitFor();
     expect(pageErrors).toEqual([]);
@@ -309,7 +268,7 @@ describe("World", () => {
 
 describe("Review", () => {
   test("an operator claims, approves, corrects, rejects and batch-approves; World shows the outcome", async () => {
-    const { page, pageErrors } = await openPage();
+    const { page, pageErrors } = await openPage(browser);
     await signIn(page, OPERATOR, `/world/${reviewed.id}`);
     expect(await text(page.getByRole("note").filter({ hasText: "await review" }))).toContain(
       "5 facts from conversations await review",
@@ -464,7 +423,7 @@ describe("Review", () => {
   });
 
   test("a viewer reads the queue and the evidence but is offered no action", async () => {
-    const { page, pageErrors } = await openPage(PHONE);
+    const { page, pageErrors } = await openPage(browser, PHONE);
     await signIn(page, VIEWER, `/review?entity_id=${watched.id}`);
     expect(await text(page.locator(".note"))).toContain(
       "Claiming and deciding items needs the Operator role; your role here is Viewer.",

@@ -91,7 +91,11 @@ describe("a static bearer token", () => {
     const practitioner = await client.read("Practitioner", "pr-okafor");
     expect(practitioner).toMatchObject({ resourceType: "Practitioner", id: "pr-okafor" });
 
-    const first = await client.search("Practitioner", { _count: "3" });
+    // The four seeded practitioners by id: other files share this sandbox and may add their own.
+    const first = await client.search("Practitioner", {
+      _id: "pr-okafor,pr-lindqvist,pr-reyes,pr-chen",
+      _count: "3",
+    });
     expect(first.total).toBe(4);
     expect(first.entry).toHaveLength(3);
     const next = first.link?.find((l) => l.relation === "next")?.url;

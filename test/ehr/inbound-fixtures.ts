@@ -341,3 +341,12 @@ export function backportNotification(options: {
     ],
   };
 }
+
+/** An event notification carrying `resource` as event `number` (of as many since the subscription began). */
+export const resourceNotification = (resource: FhirResource, number: number) =>
+  backportNotification({
+    type: "event-notification",
+    eventsSinceStart: number,
+    events: [{ number, focus: `${resource.resourceType}/${resource.id}` }],
+    resources: [resource],
+  });

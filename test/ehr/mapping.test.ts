@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
+import { INBOUND_RESOURCE_TYPES } from "../../shared/ehr/vocabulary";
 import { IngestEvent } from "../../shared/schemas/world";
 import { type EntityType, type EventType, parseEventData } from "../../shared/world/events";
 import type { FhirBundle, FhirResource } from "../../workers/ehr/contracts";
@@ -621,18 +622,7 @@ describe("round trip with the sandbox EHR", () => {
       ],
     });
     const counts: Record<string, { mapped: number; skipped: number; events: number }> = {};
-    for (const type of [
-      "Patient",
-      "Practitioner",
-      "Location",
-      "Schedule",
-      "Slot",
-      "Appointment",
-      "Coverage",
-      "AllergyIntolerance",
-      "MedicationStatement",
-      "Condition",
-    ]) {
+    for (const type of INBOUND_RESOURCE_TYPES) {
       // The sandbox is shared: take the seeded clinic (and our appointment), not what other files wrote.
       const resources = (await searchAll(type)).filter(
         (r) => SEEDED_ID.test(r.id ?? "") || r.id === appointment.id || r.id === person.id,

@@ -9,7 +9,6 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  insideBusinessHours,
   POLL_LIMITS,
   PollBusyError,
   type PollJob,
@@ -318,19 +317,5 @@ describe("requestPoll and the five-minute cron", () => {
 
   it("is on the five-minute schedule", () => {
     expect(TASKS[CRONS.everyFiveMinutes]!.map((t) => t.name)).toContain("ehr.poll_due");
-  });
-
-  it("reads business hours on the clinic's clock, end exclusive, across daylight saving", () => {
-    const hours = { timezone: "America/New_York", days: [1, 2, 3, 4, 5], start: "09:00", end: "17:00" };
-    // Summer (UTC-4) and winter (UTC-5): 09:00 local is 13:00 and 14:00 UTC.
-    expect(insideBusinessHours(hours, new Date("2027-07-07T13:00:00Z"))).toBe(true);
-    expect(insideBusinessHours(hours, new Date("2027-07-07T12:59:00Z"))).toBe(false);
-    expect(insideBusinessHours(hours, new Date("2027-01-06T14:00:00Z"))).toBe(true);
-    expect(insideBusinessHours(hours, new Date("2027-01-06T13:59:00Z"))).toBe(false);
-    expect(insideBusinessHours(hours, new Date("2027-01-06T22:00:00Z"))).toBe(false);
-    expect(insideBusinessHours(hours, new Date("2027-01-06T21:59:00Z"))).toBe(true);
-    // Saturday noon in New York.
-    expect(insideBusinessHours(hours, new Date("2027-01-09T17:00:00Z"))).toBe(false);
-    expect(insideBusinessHours(null, new Date("2027-01-09T17:00:00Z"))).toBe(true);
   });
 });

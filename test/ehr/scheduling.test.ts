@@ -1,16 +1,22 @@
 /**
- * Scheduling against the shared FHIR sandbox, through the API (and the module, for the hold sweep):
- * finding slots with preferences in the clinic's time zone, holds, bookings, retries, races for one
- * slot, reschedules, cancellations and lapsed holds, each checked by reading the sandbox back (the
- * Appointment's status, the Slot's) and D1 (sync log, audit, world model). This file books pr-chen
- * only, on 2027-01-11..22, one test per slot; the /v1 fixtures book pr-lindqvist.
+ * Scheduling against the shared FHIR sandbox, through the API (and the module, for the hold sweep and
+ * writes that race a concurrent change): finding slots with preferences in the clinic's time zone,
+ * holds, bookings, retries, races for one slot, reschedules, cancellations (one through a 412, re-read
+ * and retried) and lapsed holds, each checked by reading the sandbox back (the Appointment's status, the
+ * Slot's) and D1 (sync log, audit, world model). This file books pr-chen only, on 2027-01-11..22, one
+ * test per slot; the /v1 fixtures book pr-lindqvist.
  */
 import { env } from "cloudflare:workers";
 import { and, eq } from "drizzle-orm";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { newId } from "../../shared/ids";
 import { auditLog, dataSources, syncEvents, workspaces, worldEvents } from "../../workers/db/schema";
-import { APPOINTMENT_SYSTEM, expireHolds, PATIENT_SYSTEM } from "../../workers/ehr/scheduling";
+import {
+  APPOINTMENT_SYSTEM,
+  cancelAppointment,
+  expireHolds,
+  PATIENT_SYSTEM,
+} from "../../workers/ehr/scheduling";
 import { sealSecrets } from "../../workers/ehr/sources";
 import { db } from "../helpers/db";
 import { api, expectError } from "../helpers/http";
@@ -62,12 +68,63 @@ function local(iso: string, timeZone: string): { weekday: number; hour: number }
   return { weekday: weekday + 1, hour: Number(parts.find((p) => p.type === "hour")!.value) };
 }
 
+/** The audit rows about one target, as [action, actor type]. */
+async function auditOf(targetId: string): Promise<[string, string][]> {
+  const rows = await db()
+    .select()
+    .from(auditLog)
+    .where(and(eq(auditLog.workspaceId, ws.id), eq(auditLog.targetId, targetId)));
+  return rows.map((a) => [a.action, a.actorType]);
+}
+
+/**
+ * A `fetch` for the module's FHIR client that, before each of its first `times` PUTs to the appointment
+ * passes through, changes the appointment in the EHR as the clinic would (a new `comment`, so a new
+ * version): the PUT then carries a stale `If-Match`. Records each PUT and the versions the edits made.
+ */
+function interferingFetch(appointmentId: string, times: number) {
+  const puts: { ifMatch: string | null; status: number }[] = [];
+  const versions: string[] = [];
+  const wrapped: typeof fetch = async (input, init) => {
+    const put = init?.method === "PUT" && String(input).endsWith(`/Appointment/${appointmentId}`);
+    if (put && versions.length < times) {
+      const current = await sandbox(`Appointment/${appointmentId}`);
+      const edited = await sandboxWrite("PUT", `Appointment/${appointmentId}`, {
+        ...current,
+        comment: `Edited by the clinic ${versions.length + 1}`,
+      });
+      versions.push(edited.meta.versionId);
+    }
+    const res = await fetch(input, init);
+    if (put) puts.push({ ifMatch: new Headers(init?.headers).get("If-Match"), status: res.status });
+    return res;
+  };
+  return { fetch: wrapped, puts, versions };
+}
+
 let ws: TestWorkspace;
 const call = (method: string, path: string, body?: unknown, role: "viewer" | "operator" = "operator") =>
   api(method, `/v1/${ws.id}/scheduling${path}`, { key: ws.keys[role], ...(body ? { body } : {}) });
 
 const book = (slotId: string, patient: string, key = `book-${unique()}`) =>
   call("POST", "/appointments", { slot_id: slotId, patient, idempotency_key: key });
+
+/** A booked appointment in `slotId` for a patient linked to the sandbox's `Patient/<fhirId>`. */
+async function bookedFor(fhirId: string, slotId: string) {
+  const patient = await ehrLinkedPatient(ws, fhirId);
+  const booked = await book(slotId, patient);
+  expect(booked.status, booked.text).toBe(201);
+  return { patient, id: booked.body.appointment_id as string, version: booked.body.version as string };
+}
+
+/** The module's cancellation (as the call engine calls it), its FHIR client calling through `fetch`. */
+const cancelThrough = (id: string, fetch: typeof globalThis.fetch) =>
+  cancelAppointment(
+    env,
+    ws.id,
+    { appointment_id: id, reason: "Patient asked to cancel" },
+    { clientOptions: { fetch } },
+  );
 
 beforeAll(async () => {
   ws = await createWorkspace();
@@ -241,11 +298,7 @@ describe("booking", () => {
       entityId: patient,
       dataSourceId: expect.stringMatching(/^ds_/),
     });
-    const audit = await db()
-      .select()
-      .from(auditLog)
-      .where(and(eq(auditLog.workspaceId, ws.id), eq(auditLog.targetId, id)));
-    expect(audit.map((a) => [a.action, a.actorType])).toEqual([["scheduling.appointment_booked", "api_key"]]);
+    expect(await auditOf(id)).toEqual([["scheduling.appointment_booked", "api_key"]]);
 
     // The world model shows the booking at once, as the EHR's fact.
     const [event] = await db()
@@ -419,26 +472,24 @@ describe("booking", () => {
 
 describe("rescheduling and cancelling", () => {
   it("moves an appointment: the new slot is booked first, then the old one is freed; a retry changes nothing", async () => {
-    const patient = await ehrLinkedPatient(ws, "demo-030");
     const from = chenSlot("2027-01-13", "0900");
     const to = chenSlot("2027-01-13", "1000");
-    const booked = await book(from, patient);
-    expect(booked.status, booked.text).toBe(201);
-    const moved = await call("POST", `/appointments/${booked.body.appointment_id}/reschedule`, {
+    const { id } = await bookedFor("demo-030", from);
+    const moved = await call("POST", `/appointments/${id}/reschedule`, {
       new_slot_id: to,
       idempotency_key: "move-1",
     });
     expect(moved.status, moved.text).toBe(200);
     expect(moved.body.appointment).toMatchObject({ status: "booked", slot_id: to, patient_id: "demo-030" });
     expect(moved.body.previous).toMatchObject({
-      appointment_id: booked.body.appointment_id,
+      appointment_id: id,
       status: "cancelled",
     });
     expect((await sandbox(`Slot/${from}`)).status).toBe("free");
     expect((await sandbox(`Slot/${to}`)).status).toBe("busy");
-    expect((await sandbox(`Appointment/${booked.body.appointment_id}`)).status).toBe("cancelled");
+    expect((await sandbox(`Appointment/${id}`)).status).toBe("cancelled");
 
-    const again = await call("POST", `/appointments/${booked.body.appointment_id}/reschedule`, {
+    const again = await call("POST", `/appointments/${id}/reschedule`, {
       new_slot_id: to,
       idempotency_key: "move-1",
     });
@@ -449,7 +500,7 @@ describe("rescheduling and cancelling", () => {
 
     // Moving the old one again under another key would book a second appointment: refused.
     const elsewhere = chenSlot("2027-01-13", "1030");
-    const twice = await call("POST", `/appointments/${booked.body.appointment_id}/reschedule`, {
+    const twice = await call("POST", `/appointments/${id}/reschedule`, {
       new_slot_id: elsewhere,
       idempotency_key: "move-2",
     });
@@ -459,12 +510,9 @@ describe("rescheduling and cancelling", () => {
   });
 
   it("withdraws the new booking when the EHR will not release the old one, and a retry completes the move", async () => {
-    const patient = await ehrLinkedPatient(ws, "demo-035");
     const from = chenSlot("2027-01-20", "1300");
     const to = chenSlot("2027-01-20", "1400");
-    const booked = await book(from, patient);
-    expect(booked.status, booked.text).toBe(201);
-    const oldId = booked.body.appointment_id;
+    const { id: oldId } = await bookedFor("demo-035", from);
     // The EHR fails every write to the old appointment (the Worker runs in this isolate: same fetch).
     const realFetch = globalThis.fetch;
     globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
@@ -503,29 +551,24 @@ describe("rescheduling and cancelling", () => {
   });
 
   it("leaves the appointment where it is when the new slot is taken, and offers the next ones", async () => {
-    const patient = await ehrLinkedPatient(ws, "demo-031");
     const from = chenSlot("2027-01-13", "1100");
     const taken = chenSlot("2027-01-13", "1300");
-    const booked = await book(from, patient);
-    expect(booked.status, booked.text).toBe(201);
-    expect((await book(taken, await ehrLinkedPatient(ws, "demo-032"))).status).toBe(201);
-    const res = await call("POST", `/appointments/${booked.body.appointment_id}/reschedule`, {
+    const { id } = await bookedFor("demo-031", from);
+    await bookedFor("demo-032", taken);
+    const res = await call("POST", `/appointments/${id}/reschedule`, {
       new_slot_id: taken,
       idempotency_key: `move-${unique()}`,
     });
     expect(res.status).toBe(409);
     expect(res.body.error.details.reason).toBe("slot_taken");
     expect(res.body.error.details.next_options[0].slot_id).toBe(chenSlot("2027-01-13", "1330"));
-    expect((await sandbox(`Appointment/${booked.body.appointment_id}`)).status).toBe("booked");
+    expect((await sandbox(`Appointment/${id}`)).status).toBe("booked");
     expect((await sandbox(`Slot/${from}`)).status).toBe("busy");
   });
 
   it("cancels: the EHR frees the slot; cancelling again changes nothing", async () => {
-    const patient = await ehrLinkedPatient(ws, "demo-033");
     const slotId = chenSlot("2027-01-14", "0900");
-    const booked = await book(slotId, patient);
-    expect(booked.status, booked.text).toBe(201);
-    const id = booked.body.appointment_id;
+    const { patient, id } = await bookedFor("demo-033", slotId);
     const cancelled = await call("POST", `/appointments/${id}/cancel`, { reason: "Patient asked to cancel" });
     expect(cancelled.status, cancelled.text).toBe(200);
     expect(cancelled.body).toMatchObject({
@@ -540,18 +583,52 @@ describe("rescheduling and cancelling", () => {
     });
     expect((await sandbox(`Slot/${slotId}`)).status).toBe("free");
 
-    const audited = async () =>
-      (
-        await db()
-          .select()
-          .from(auditLog)
-          .where(and(eq(auditLog.workspaceId, ws.id), eq(auditLog.targetId, id)))
-      ).map((a) => a.action);
+    const audited = async () => (await auditOf(id)).map(([action]) => action);
     expect(await audited()).toEqual(["scheduling.appointment_booked", "scheduling.appointment_cancelled"]);
     const again = await call("POST", `/appointments/${id}/cancel`, { reason: "Patient asked to cancel" });
     expect(again.status).toBe(200);
     expect(again.body.version).toBe(cancelled.body.version);
     expect(await audited()).toHaveLength(2);
+  });
+
+  it("re-reads an appointment changed between its read and its write (412) and cancels the newer version", async () => {
+    const slotId = chenSlot("2027-01-14", "1000");
+    const { patient, id, version } = await bookedFor("demo-036", slotId);
+    // The clinic edits the appointment just before the module's PUT reaches the EHR, once.
+    const edits = interferingFetch(id, 1);
+
+    const cancelled = await cancelThrough(id, edits.fetch);
+    expect(edits.puts).toEqual([
+      { ifMatch: `W/"${version}"`, status: 412 },
+      { ifMatch: `W/"${edits.versions[0]}"`, status: 200 },
+    ]);
+    expect(cancelled).toMatchObject({ appointment_id: id, status: "cancelled", patient_entity_id: patient });
+    const stored = await sandbox(`Appointment/${id}`);
+    expect(stored).toMatchObject({ status: "cancelled", comment: "Edited by the clinic 1" });
+    expect(stored.meta.versionId).toBe(cancelled.version);
+    expect((await sandbox(`Slot/${slotId}`)).status).toBe("free");
+    // Called without the API's `record`: the cancellation is audited as the system's.
+    expect(await auditOf(id)).toEqual([
+      ["scheduling.appointment_booked", "api_key"],
+      ["scheduling.appointment_cancelled", "system"],
+    ]);
+  });
+
+  it("tries a write that keeps losing to concurrent changes only once more, then answers upstream_error", async () => {
+    const slotId = chenSlot("2027-01-14", "1100");
+    const { id } = await bookedFor("demo-037", slotId);
+    const edits = interferingFetch(id, Number.POSITIVE_INFINITY);
+
+    await expect(cancelThrough(id, edits.fetch)).rejects.toMatchObject({
+      code: "upstream_error",
+      details: { status: 412 },
+    });
+    expect(edits.puts.map((p) => p.status)).toEqual([412, 412]);
+    expect(await sandbox(`Appointment/${id}`)).toMatchObject({
+      status: "booked",
+      comment: "Edited by the clinic 2",
+    });
+    expect((await sandbox(`Slot/${slotId}`)).status).toBe("busy");
   });
 
   it("answers 404 for an appointment or slot the EHR does not have", async () => {

@@ -20,6 +20,7 @@ import {
   invalidPatient,
   notify,
   patient,
+  resourceNotification,
   sandboxPatient,
   sandboxRead,
   sourceEvents,
@@ -289,17 +290,7 @@ describe("Subscriptions Backport IG notifications", () => {
     const { ws, id, secret } = await setup({ lastEventNumber: 1 });
     const sent = new Date().toISOString();
     const p = patient();
-    const res = await notify(
-      ws.id,
-      id,
-      backportNotification({
-        type: "event-notification",
-        eventsSinceStart: 3,
-        events: [{ number: 3, focus: `Patient/${p.id}` }],
-        resources: [p],
-      }),
-      { secret },
-    );
+    const res = await notify(ws.id, id, resourceNotification(p, 3), { secret });
     expect(res.status, res.text).toBe(200);
     expect(res.body).toMatchObject({ applied: 1, gap: true, poll_requested: true });
     expect((await sourceState(id)).last_event_number).toBe(3);
@@ -309,17 +300,7 @@ describe("Subscriptions Backport IG notifications", () => {
   it("still applies an event that arrives after a later one (out of order), without a poll", async () => {
     const { ws, id, secret } = await setup({ lastEventNumber: 5 });
     const p = patient();
-    const res = await notify(
-      ws.id,
-      id,
-      backportNotification({
-        type: "event-notification",
-        eventsSinceStart: 4,
-        events: [{ number: 4, focus: `Patient/${p.id}` }],
-        resources: [p],
-      }),
-      { secret },
-    );
+    const res = await notify(ws.id, id, resourceNotification(p, 4), { secret });
     expect(res.body).toMatchObject({ applied: 1, gap: false, poll_requested: false });
     expect((await sourceState(id)).last_event_number).toBe(5);
   });
@@ -350,17 +331,7 @@ describe("Subscriptions Backport IG notifications", () => {
   it("logs invalid resources inside a notification as failed, answering 200", async () => {
     const { ws, id, secret } = await setup({ lastEventNumber: 0 });
     const bad = invalidPatient();
-    const res = await notify(
-      ws.id,
-      id,
-      backportNotification({
-        type: "event-notification",
-        eventsSinceStart: 1,
-        events: [{ number: 1, focus: `Patient/${bad.id}` }],
-        resources: [bad],
-      }),
-      { secret },
-    );
+    const res = await notify(ws.id, id, resourceNotification(bad, 1), { secret });
     expect(res.status, res.text).toBe(200);
     expect(res.body).toMatchObject({ failed: 1, applied: 0 });
     expect((await sourceEvents(ws.id, id))[0]!.status).toBe("failed");

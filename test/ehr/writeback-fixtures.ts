@@ -10,9 +10,10 @@ import { eq } from "drizzle-orm";
 import { expect, inject, vi } from "vitest";
 import { newId } from "../../shared/ids";
 import { database } from "../../workers/db/client";
-import { dataSources, syncEvents } from "../../workers/db/schema";
+import { syncEvents } from "../../workers/db/schema";
 import { sealSecrets } from "../../workers/ehr/sources";
 import { handleQueue, type JobEnvelope } from "../../workers/queue";
+import { insertDataSource } from "../helpers/data-sources";
 import { unique } from "../helpers/workspace";
 import type { WorldFixture } from "../world/fixtures";
 
@@ -62,20 +63,13 @@ export async function insertSink(workspaceId: string, options: { writeback?: boo
   const token = `sink-${unique()}-${unique()}`;
   await injectFaults(token, 500, 0);
   const id = newId("ds");
-  await database(env.DB)
-    .insert(dataSources)
-    .values({
-      id,
-      workspaceId,
-      name: `EHR ${unique()}`,
-      type: "fhir_store",
-      baseUrl: ehr().fhirBaseUrl,
-      sourceSystem: "ehr",
-      auth: { type: "static_bearer" },
-      secretsEnc: await sealSecrets(env, workspaceId, id, { bearer_token: token }),
-      resourceTypes: ["Patient"],
-      writeback: options.writeback ?? true,
-    });
+  await insertDataSource(workspaceId, {
+    id,
+    baseUrl: ehr().fhirBaseUrl,
+    auth: { type: "static_bearer" },
+    secretsEnc: await sealSecrets(env, workspaceId, id, { bearer_token: token }),
+    writeback: options.writeback ?? true,
+  });
   return { id, token };
 }
 

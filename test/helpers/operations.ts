@@ -10,6 +10,7 @@ import { inject } from "vitest";
 import { newId } from "../../shared/ids";
 import { dataSources, syncEvents } from "../../workers/db/schema";
 import { sealSecrets } from "../../workers/ehr/sources";
+import { insertDataSource } from "./data-sources";
 import { db } from "./db";
 import { api } from "./http";
 import { concretePath, type Operation } from "./openapi";
@@ -70,24 +71,6 @@ export async function ingestPatient(ws: TestWorkspace): Promise<string> {
   return res.body.results[0].entity_id;
 }
 
-/** A polling data source written straight to D1, for the pipeline reads (no secrets, never polled). */
-async function insertPipelineSource(ws: TestWorkspace): Promise<string> {
-  const id = newId("ds");
-  await db()
-    .insert(dataSources)
-    .values({
-      id,
-      workspaceId: ws.id,
-      name: `EHR ${unique()}`,
-      type: "fhir_store",
-      baseUrl: "https://ehr.example.test/fhir",
-      sourceSystem: "ehr",
-      auth: { type: "none" },
-      resourceTypes: ["Patient"],
-    });
-  return id;
-}
-
 /**
  * A data source on the test FHIR sandbox with its static token, written straight to D1 (sealed secrets,
  * no audit row). It reads Locations only, so a sync it is given stays small.
@@ -103,22 +86,17 @@ export async function insertSandboxSource(
     bearer_token: ehr.staticToken,
     ...(type === "fhir_webhook" ? { webhook_secret: `whsec-${unique()}${unique()}${unique()}` } : {}),
   };
-  await db()
-    .insert(dataSources)
-    .values({
-      id,
-      workspaceId: ws.id,
-      name: `Sandbox ${unique()}`,
-      type,
-      baseUrl: ehr.fhirBaseUrl,
-      sourceSystem: "ehr",
-      auth: { type: "static_bearer" },
-      secretsEnc: await sealSecrets(env, ws.id, id, secrets),
-      resourceTypes: ["Location"],
-      enabled: fields.enabled ?? true,
-      lastPollStartedAt: fields.lastPollStartedAt ?? null,
-    });
-  return id;
+  return insertDataSource(ws.id, {
+    id,
+    name: `Sandbox ${unique()}`,
+    type,
+    baseUrl: ehr.fhirBaseUrl,
+    auth: { type: "static_bearer" },
+    secretsEnc: await sealSecrets(env, ws.id, id, secrets),
+    resourceTypes: ["Location"],
+    enabled: fields.enabled ?? true,
+    lastPollStartedAt: fields.lastPollStartedAt ?? null,
+  });
 }
 
 /**
@@ -460,11 +438,11 @@ export const SUCCESSFUL_REQUESTS: Record<string, Prepare> = {
     status: 200,
   }),
   "GET /v1/{workspace_id}/pipeline/sources/{id}/history": async (ws) => ({
-    path: `${base(ws)}/pipeline/sources/${await insertPipelineSource(ws)}/history?bucket=day`,
+    path: `${base(ws)}/pipeline/sources/${await insertDataSource(ws.id)}/history?bucket=day`,
     status: 200,
   }),
   "GET /v1/{workspace_id}/pipeline/sources/{id}/events": async (ws) => ({
-    path: `${base(ws)}/pipeline/sources/${await insertPipelineSource(ws)}/events?sort=status`,
+    path: `${base(ws)}/pipeline/sources/${await insertDataSource(ws.id)}/events?sort=status`,
     status: 200,
   }),
   "GET /v1/{workspace_id}/pipeline/outbound": async (ws) => ({
@@ -472,7 +450,7 @@ export const SUCCESSFUL_REQUESTS: Record<string, Prepare> = {
     status: 200,
   }),
   "GET /v1/{workspace_id}/pipeline/outbound/{id}/log": async (ws) => ({
-    path: `${base(ws)}/pipeline/outbound/${await insertPipelineSource(ws)}/log`,
+    path: `${base(ws)}/pipeline/outbound/${await insertDataSource(ws.id)}/log`,
     status: 200,
   }),
   "GET /v1/{workspace_id}/pipeline/entity-resolution": async (ws) => ({

@@ -4,21 +4,11 @@ import { validateFhirResource } from "../../ehr-sandbox/definitions";
 import { buildSeed, clinicInstant } from "../../ehr-sandbox/seed";
 import { type EhrSandbox, startEhrSandbox } from "../../ehr-sandbox/server";
 import { demoPatients } from "../../scripts/demo-patients";
+import { INBOUND_RESOURCE_TYPES } from "../../shared/ehr/vocabulary";
 import { fhir, issues, PORTS, TEST_SEED, walk } from "./helpers";
 
 /** The types Switchboard pulls incrementally with `_lastUpdated` searches. */
-const SYNCED_TYPES = [
-  "Patient",
-  "Practitioner",
-  "Location",
-  "Schedule",
-  "Slot",
-  "Appointment",
-  "Coverage",
-  "AllergyIntolerance",
-  "MedicationStatement",
-  "Condition",
-] as const;
+const SYNCED_TYPES = INBOUND_RESOURCE_TYPES;
 
 let sandbox: EhrSandbox;
 

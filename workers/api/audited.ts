@@ -11,17 +11,20 @@ export interface AuditEvent {
   details?: Record<string, unknown>;
 }
 
-export function audited(c: Context<AppEnv>, event: AuditEvent, changes: Statement[]): Promise<unknown[]> {
+/** Who the request acts as: the audit row's actor, and the actor of the world events it records. */
+export function actorOf(c: Context<AppEnv>) {
   const principal = c.get("principal");
+  return {
+    actorType: principal.kind === "user" ? ("user" as const) : ("api_key" as const),
+    actorId: principal.kind === "user" ? principal.userId : principal.keyId,
+    requestId: c.get("requestId"),
+  };
+}
+
+export function audited(c: Context<AppEnv>, event: AuditEvent, changes: Statement[]): Promise<unknown[]> {
   return appendAudit(
     database(c.env.DB),
-    {
-      workspaceId: c.get("access").workspaceId,
-      actorType: principal.kind === "user" ? "user" : "api_key",
-      actorId: principal.kind === "user" ? principal.userId : principal.keyId,
-      requestId: c.get("requestId"),
-      ...event,
-    },
+    { workspaceId: c.get("access").workspaceId, ...actorOf(c), ...event },
     changes,
   );
 }

@@ -18,7 +18,7 @@ import { applyResources, receiveNotification } from "../ehr/inbound";
 import { getSource, openSecrets } from "../ehr/sources";
 import type { AppEnv } from "../env";
 import { ApiError, notFound } from "../errors";
-import { audited } from "./audited";
+import { actorOf, audited } from "./audited";
 import { jsonResponse, router, workspaceRoute } from "./router";
 
 // ---------------------------------------------------------------------------------------------------------
@@ -188,15 +188,6 @@ const BundleImportResult = z
   .meta({ id: "BundleImportResult" });
 
 const importBody = { schema: FhirBundleImport };
-
-function actorOf(c: Context<AppEnv>) {
-  const principal = c.get("principal");
-  return {
-    actorType: principal.kind === "user" ? ("user" as const) : ("api_key" as const),
-    actorId: principal.kind === "user" ? principal.userId : principal.keyId,
-    requestId: c.get("requestId"),
-  };
-}
 
 export const fhirImportApi = router().openapi(
   workspaceRoute("admin", {

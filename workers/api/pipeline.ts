@@ -6,12 +6,8 @@
  */
 import type { Context } from "hono";
 import { z } from "zod";
-import {
-  type BusinessHoursGate,
-  isOverdue,
-  pipelineHealth,
-  type SourceFacts,
-} from "../../shared/pipeline/health";
+import type { BusinessHours } from "../../shared/ehr/business-hours";
+import { isOverdue, pipelineHealth, type SourceFacts } from "../../shared/pipeline/health";
 import { ResourceId, WorkspaceItemParams, WorkspaceParams } from "../../shared/schemas/common";
 import {
   type Bucket,
@@ -23,16 +19,15 @@ import {
   PipelineOutboundSchema,
   PipelineSourcesSchema,
   PipelineStatusSchema,
-  ReviewHealthSchema,
   SeriesQuery,
   type SourceEventSchema,
   SourceEventsQuery,
   SourceEventsSchema,
   SourceHistorySchema,
-  type SYNC_STATUSES,
-  type SyncLogEntrySchema,
   ThroughputSchema,
 } from "../../shared/schemas/pipeline";
+import { ReviewStatsSchema } from "../../shared/schemas/review";
+import type { SyncStatus } from "../../shared/schemas/sync";
 import { database } from "../db/client";
 import {
   countMergedEntities,
@@ -49,17 +44,16 @@ import {
   oldestPendingSync,
   recentMerges,
   type SourceEventRow,
-  type SyncEventRow,
   sourceEventCounts,
   sourceHistory,
   syncCounts,
   worldEventThroughput,
 } from "../db/pipeline";
-import { DECIDED_STATUSES, reviewStats } from "../db/review";
 import type { AppEnv } from "../env";
 import { ApiError, notFound } from "../errors";
-import { PRIORITY_RANK } from "../world/review-items";
+import { reviewStatsOf } from "../world/review-items";
 import { jsonResponse, router, workspaceRoute } from "./router";
+import { syncLogEntryView } from "./sync";
 
 const tags = ["Pipeline"];
 
@@ -67,9 +61,7 @@ const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 const BUCKET_MS: Record<Bucket, number> = { hour: HOUR_MS, day: DAY_MS };
 const RECENT_MERGES = 20;
-const REVIEW_WINDOW_DAYS = 7;
 
-type SyncStatus = (typeof SYNC_STATUSES)[number];
 type StatusCounts = { applied: number; failed: number; skipped: number };
 
 const zeroCounts = (): StatusCounts => ({ applied: 0, failed: 0, skipped: 0 });
@@ -91,7 +83,7 @@ const StoredGate = z.object({
 });
 
 /** The stored gate when it has the shape the connector writes; anything else counts as no gate. */
-function gateOf(value: Record<string, unknown> | null): BusinessHoursGate | null {
+function gateOf(value: Record<string, unknown> | null): BusinessHours | null {
   const gate = StoredGate.safeParse(value);
   return gate.success ? gate.data : null;
 }
@@ -164,24 +156,6 @@ function sourceEventView(row: SourceEventRow): z.infer<typeof SourceEventSchema>
     events_stored: row.eventsStored,
     entity_id: row.entityId,
     received_at: row.receivedAt,
-  };
-}
-
-function syncLogView(row: SyncEventRow): z.infer<typeof SyncLogEntrySchema> {
-  return {
-    id: row.id,
-    kind: row.kind,
-    status: row.status,
-    attempts: row.attempts,
-    error: row.error,
-    entity_id: row.entityId,
-    world_event_id: row.worldEventId,
-    source_system: row.sourceSystem,
-    fhir_resource_type: row.fhirResourceType,
-    fhir_resource_id: row.fhirResourceId,
-    created_at: row.createdAt,
-    updated_at: row.updatedAt,
-    synced_at: row.syncedAt,
   };
 }
 
@@ -469,7 +443,7 @@ export const pipelineApi = router()
         listSinkLog(db, workspace_id, sinkId, q.status, q),
         countSinkLog(db, workspace_id, sinkId, q.status),
       ]);
-      return c.json({ results: rows.map(syncLogView), total, limit: q.limit, offset: q.offset }, 200);
+      return c.json({ results: rows.map(syncLogEntryView), total, limit: q.limit, offset: q.offset }, 200);
     },
   )
   .openapi(
@@ -517,38 +491,11 @@ export const pipelineApi = router()
       tags,
       summary: "The review queue's depth by priority, and the last 7 days' decisions and review time",
       request: { params: WorkspaceParams },
-      responses: { 200: jsonResponse(ReviewHealthSchema, "Review figures") },
+      responses: { 200: jsonResponse(ReviewStatsSchema, "Review figures") },
     }),
     async (c) => {
       const { workspace_id } = c.req.valid("param");
-      const since = iso(Date.now() - REVIEW_WINDOW_DAYS * DAY_MS);
-      const { pending, decided } = await reviewStats(database(c.env.DB), workspace_id, since);
-      const byPriority = { high: 0, medium: 0, low: 0 };
-      for (const p of pending) {
-        const name =
-          p.priority >= PRIORITY_RANK.high ? "high" : p.priority >= PRIORITY_RANK.medium ? "medium" : "low";
-        byPriority[name] += p.n;
-      }
-      const outcomes = { approved: 0, corrected: 0, rejected: 0 };
-      let seconds = 0;
-      for (const d of decided) {
-        if (!(DECIDED_STATUSES as readonly string[]).includes(d.status)) continue;
-        outcomes[d.status as keyof typeof outcomes] += d.n;
-        seconds += Number(d.seconds);
-      }
-      const decisions = outcomes.approved + outcomes.corrected + outcomes.rejected;
-      return c.json(
-        {
-          queue_depth: byPriority.high + byPriority.medium + byPriority.low,
-          pending_by_priority: byPriority,
-          last_7_days: {
-            since,
-            ...outcomes,
-            average_review_seconds: decisions > 0 ? Math.round((seconds / decisions) * 10) / 10 : null,
-          },
-        },
-        200,
-      );
+      return c.json(await reviewStatsOf(database(c.env.DB), workspace_id), 200);
     },
   )
   .openapi(

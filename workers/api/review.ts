@@ -16,6 +16,7 @@ import {
   WorkspaceItemParams,
   WorkspaceParams,
 } from "../../shared/schemas/common";
+import { ReviewStatsSchema } from "../../shared/schemas/review";
 import { MAX_EVENT_DATA_BYTES } from "../../shared/schemas/world";
 import type { ReviewPriority } from "../../shared/world/verification";
 import { database } from "../db/client";
@@ -27,7 +28,6 @@ import {
   type QueueKey,
   type ReviewFilter,
   type ReviewItemRow,
-  reviewStats,
 } from "../db/review";
 import { findEntities, findEntity } from "../db/world";
 import type { AppEnv } from "../env";
@@ -41,7 +41,7 @@ import {
   type Reviewer,
   unclaimReviewItem,
 } from "../world/review-actions";
-import { openReviewPayload, PRIORITY_RANK } from "../world/review-items";
+import { openReviewPayload, PRIORITY_RANK, priorityName, reviewStatsOf } from "../world/review-items";
 import { entityState } from "../world/state";
 import { decodeToken, encodeToken } from "./pagination";
 import { jsonBody, jsonResponse, router, workspaceRoute } from "./router";
@@ -49,11 +49,9 @@ import { jsonBody, jsonResponse, router, workspaceRoute } from "./router";
 const tags = ["Review"];
 
 const PRIORITIES = ["high", "medium", "low"] as const satisfies readonly ReviewPriority[];
-const PRIORITY_NAME: Record<number, ReviewPriority> = { 3: "high", 2: "medium", 1: "low" };
 const STATUSES = ["pending", ...DECIDED_STATUSES] as const;
 const KINDS = ["fact", "entity_match"] as const;
 const BATCH_MAX = 100;
-const STATS_WINDOW_DAYS = 7;
 
 const ReviewItemSchema = z
   .object({
@@ -139,27 +137,6 @@ const ReviewDiffSchema = z
   })
   .meta({ id: "ReviewDiff" });
 
-const ReviewStatsSchema = z
-  .object({
-    queue_depth: z.number().int(),
-    pending_by_priority: z.object({
-      high: z.number().int(),
-      medium: z.number().int(),
-      low: z.number().int(),
-    }),
-    last_7_days: z.object({
-      since: Timestamp,
-      approved: z.number().int(),
-      corrected: z.number().int(),
-      rejected: z.number().int(),
-      average_review_seconds: z
-        .number()
-        .nullable()
-        .meta({ description: "Mean time from queued to decided; null with no decisions" }),
-    }),
-  })
-  .meta({ id: "ReviewStats" });
-
 const ReviewListQuery = PageQuery.extend({
   status: z.enum(STATUSES).default("pending"),
   priority: z.enum(PRIORITIES).optional(),
@@ -235,7 +212,7 @@ function itemView(row: ReviewItemRow): z.infer<typeof ReviewItemSchema> {
     subject_id: row.subjectId,
     path: row.path,
     domain: row.domain,
-    priority: PRIORITY_NAME[row.priority] ?? "low",
+    priority: priorityName(row.priority),
     status: row.status,
     claimed_by: row.claimedBy,
     claimed_at: row.claimedAt,
@@ -453,30 +430,7 @@ export const reviewApi = router()
     }),
     async (c) => {
       const { workspace_id } = c.req.valid("param");
-      const since = new Date(Date.now() - STATS_WINDOW_DAYS * 86_400_000).toISOString();
-      const { pending, decided } = await reviewStats(database(c.env.DB), workspace_id, since);
-      const byPriority = { high: 0, medium: 0, low: 0 };
-      for (const p of pending) byPriority[PRIORITY_NAME[p.priority] ?? "low"] += p.n;
-      const outcomes = { approved: 0, corrected: 0, rejected: 0 };
-      let seconds = 0;
-      for (const d of decided) {
-        if (d.status === "pending") continue;
-        outcomes[d.status] += d.n;
-        seconds += Number(d.seconds);
-      }
-      const decisions = outcomes.approved + outcomes.corrected + outcomes.rejected;
-      return c.json(
-        {
-          queue_depth: byPriority.high + byPriority.medium + byPriority.low,
-          pending_by_priority: byPriority,
-          last_7_days: {
-            since,
-            ...outcomes,
-            average_review_seconds: decisions > 0 ? Math.round((seconds / decisions) * 10) / 10 : null,
-          },
-        },
-        200,
-      );
+      return c.json(await reviewStatsOf(database(c.env.DB), workspace_id), 200);
     },
   )
   .openapi(

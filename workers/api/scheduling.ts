@@ -32,7 +32,7 @@ import {
 } from "../ehr/scheduling";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
-import { audited } from "./audited";
+import { actorOf, audited } from "./audited";
 import { jsonBody, jsonResponse, router, workspaceRoute } from "./router";
 
 const tags = ["Scheduling"];
@@ -47,13 +47,8 @@ const schedulingErrors = {
 
 /** The request's principal audits the write; what follows from the EHR's answer is the system's. */
 function context(c: Context<AppEnv>): SchedulingContext {
-  const principal = c.get("principal");
   return {
-    actor: {
-      actorType: principal.kind === "user" ? "user" : "api_key",
-      actorId: principal.kind === "user" ? principal.userId : principal.keyId,
-      requestId: c.get("requestId"),
-    },
+    actor: actorOf(c),
     record: (event, statements) => audited(c, event, statements),
   };
 }

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { ErrorBodySchema, WorkspaceParams } from "../../shared/schemas/common";
+import type { SyncLogEntrySchema } from "../../shared/schemas/pipeline";
 import { SyncEventSchema, SyncLogQuery, SyncLogSchema, SyncRetryAllResult } from "../../shared/schemas/sync";
 import { database } from "../db/client";
 import {
@@ -27,11 +28,8 @@ const SyncEventParams = WorkspaceParams.extend({
   event_id: z.string().regex(/^syn_[A-Za-z0-9_-]{8,43}$/, "not a sync event id"),
 });
 
-async function syncView(
-  env: Env,
-  row: SyncEventRow,
-  displayNameEnc: string | null,
-): Promise<z.infer<typeof SyncEventSchema>> {
+/** A sync event without the entity's name (PHI) or its sink: what the Pipeline page's outbound log shows. */
+export function syncLogEntryView(row: SyncEventRow): z.infer<typeof SyncLogEntrySchema> {
   return {
     id: row.id,
     kind: row.kind,
@@ -39,17 +37,27 @@ async function syncView(
     attempts: row.attempts,
     error: row.error,
     entity_id: row.entityId,
-    entity_display_name: row.entityId
-      ? await openDisplayName(env, row.workspaceId, row.entityId, displayNameEnc)
-      : null,
     world_event_id: row.worldEventId,
-    data_source_id: row.dataSourceId,
     source_system: row.sourceSystem,
     fhir_resource_type: row.fhirResourceType,
     fhir_resource_id: row.fhirResourceId,
     created_at: row.createdAt,
     updated_at: row.updatedAt,
     synced_at: row.syncedAt,
+  };
+}
+
+async function syncView(
+  env: Env,
+  row: SyncEventRow,
+  displayNameEnc: string | null,
+): Promise<z.infer<typeof SyncEventSchema>> {
+  return {
+    ...syncLogEntryView(row),
+    entity_display_name: row.entityId
+      ? await openDisplayName(env, row.workspaceId, row.entityId, displayNameEnc)
+      : null,
+    data_source_id: row.dataSourceId,
   };
 }
 

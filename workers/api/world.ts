@@ -44,7 +44,7 @@ import { openDisplayName } from "../world/codec";
 import { ingestEvents, worldSettings } from "../world/ingest";
 import { entityState } from "../world/state";
 import { submitExtractions } from "../world/verification";
-import { audited } from "./audited";
+import { actorOf, audited } from "./audited";
 import { jsonBody, jsonResponse, router, workspaceRoute } from "./router";
 
 const tags = ["World"];
@@ -73,15 +73,6 @@ function factsView(state: EntityState): z.infer<typeof FactSchema>[] {
     event_id: f.eventId,
     safety_critical: f.safetyCritical,
   }));
-}
-
-function actorOf(c: Context<AppEnv>) {
-  const principal = c.get("principal");
-  return {
-    actorType: principal.kind === "user" ? ("user" as const) : ("api_key" as const),
-    actorId: principal.kind === "user" ? principal.userId : principal.keyId,
-    requestId: c.get("requestId"),
-  };
 }
 
 async function requireEntity(c: Context<AppEnv>, workspaceId: string, id: string) {

@@ -3,7 +3,7 @@
  * idempotency key, so scheduling one write twice leaves one row. State changes are guarded by the state
  * they expect, so two deliveries of one job, or a retry racing the job, never both move a row.
  */
-import { and, asc, desc, eq, inArray, isNull, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import type { Db, Statement } from "./client";
 import { syncEvents, worldEntities, worldEvents } from "./schema";
 import { chunk } from "./world";
@@ -62,6 +62,39 @@ export function eligibleWorldEvents(db: Db, workspaceId: string, limit: number) 
     )
     .orderBy(asc(worldEvents.ingestedAt), asc(worldEvents.id))
     .limit(limit);
+}
+
+/** The keys among `keys` (a few) that already have a row: writes a retried request recorded before. */
+export async function recordedSyncKeys(db: Db, workspaceId: string, keys: string[]): Promise<Set<string>> {
+  const rows = await db
+    .select({ key: syncEvents.idempotencyKey })
+    .from(syncEvents)
+    .where(and(eq(syncEvents.workspaceId, workspaceId), inArray(syncEvents.idempotencyKey, keys)));
+  return new Set(rows.map((r) => r.key));
+}
+
+/** The EHR ids of the resources of `kind` written (synced) since `since`, at most `limit` of them. */
+export async function syncedResourceIdsSince(
+  db: Db,
+  workspaceId: string,
+  kind: string,
+  since: string,
+  limit: number,
+): Promise<string[]> {
+  const rows = await db
+    .selectDistinct({ id: syncEvents.fhirResourceId })
+    .from(syncEvents)
+    .where(
+      and(
+        eq(syncEvents.workspaceId, workspaceId),
+        eq(syncEvents.status, "synced"),
+        gte(syncEvents.createdAt, since),
+        eq(syncEvents.kind, kind),
+        isNotNull(syncEvents.fhirResourceId),
+      ),
+    )
+    .limit(limit);
+  return rows.map((r) => r.id!);
 }
 
 /** A world event's sync status copied from the sync event written for it (whichever call wrote that). */
@@ -327,47 +360,4 @@ function withEntity(db: Db, workspaceId: string) {
       worldEntities,
       and(eq(worldEntities.workspaceId, workspaceId), eq(worldEntities.id, syncEvents.entityId)),
     );
-}
-
-/**
- * The id a resource of `resourceType` has in the EHR whose events carry `sourceSystem`, read off the
- * entity's events (and those of entities merged into it): the first one recorded, so the answer is stable.
- */
-export async function ehrResourceId(
-  db: Db,
-  workspaceId: string,
-  entityId: string,
-  resourceType: string,
-  sourceSystem: string,
-): Promise<string | null> {
-  const [row] = await db
-    .select({ id: worldEvents.fhirResourceId })
-    .from(worldEvents)
-    .where(
-      and(
-        eq(worldEvents.workspaceId, workspaceId),
-        sql`${worldEvents.entityId} IN (SELECT ${entityId} UNION ALL SELECT id FROM ${worldEntities} WHERE ${worldEntities.workspaceId} = ${workspaceId} AND ${worldEntities.mergedInto} = ${entityId})`,
-        eq(worldEvents.fhirResourceType, resourceType),
-        eq(worldEvents.sourceSystem, sourceSystem),
-        sql`${worldEvents.fhirResourceId} IS NOT NULL`,
-      ),
-    )
-    .orderBy(asc(worldEvents.ingestedAt), asc(worldEvents.id))
-    .limit(1);
-  return row?.id ?? null;
-}
-
-/** The entity's (and its merged entities') `identifier.recorded` events, for ids recorded without FHIR fields. */
-export function identifierEvents(db: Db, workspaceId: string, entityId: string) {
-  return db
-    .select()
-    .from(worldEvents)
-    .where(
-      and(
-        eq(worldEvents.workspaceId, workspaceId),
-        sql`${worldEvents.entityId} IN (SELECT ${entityId} UNION ALL SELECT id FROM ${worldEntities} WHERE ${worldEntities.workspaceId} = ${workspaceId} AND ${worldEntities.mergedInto} = ${entityId})`,
-        eq(worldEvents.eventType, "identifier.recorded"),
-      ),
-    )
-    .orderBy(asc(worldEvents.ingestedAt), asc(worldEvents.id));
 }

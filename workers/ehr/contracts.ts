@@ -1,6 +1,7 @@
 /**
  * The EHR integration's shared vocabulary: what a data source is once loaded, its credentials, and the
- * shape of a FHIR resource as the connector handles it. Each module of `workers/ehr/` owns one part:
+ * shape of a FHIR resource as the connector handles it. The pure parts (the type lists, business hours)
+ * live in `shared/ehr/` and are re-exported here. Each module of `workers/ehr/` owns one part:
  *
  * | module          | owns                                                                                 |
  * | --------------- | ------------------------------------------------------------------------------------ |
@@ -9,27 +10,25 @@
  * | `validate.ts`   | R4 validation of incoming resources with `@medplum/core`                             |
  * | `mapping.ts`    | a FHIR resource → world events (confidence 1.0, `fhir_resource_type/id`)            |
  * | `inbound.ts`    | applying resources (validate, map, ingest, source_events); polling; notifications   |
- * | `scheduling.ts` | slots and appointments for the agent                                                 |
+ * | `scheduling.ts` | slots and appointments for the agent: the entry point; `scheduling-*.ts` hold the   |
+ * |                 | parts (slots, appointments, the EHR session, recording, support), `hold-sweep.ts`    |
+ * |                 | cancels lapsed holds                                                                 |
+ * | `patients.ts`   | the one way to find (or, when booking, create) an entity's Patient in this EHR       |
  * | `writeback.ts`  | eligible facts → sync_events → FHIR writes with Provenance, via the ehr-sync queue  |
+ * | `fhir-builders.ts` | world facts and payloads → FHIR resources, with the sync identifier, + Provenance |
+ * | `upstream.ts`   | a FHIR error as the API's `upstream_error`                                           |
+ * | `r4-definitions.ts` | generated (`npm run fhir:definitions`): the trimmed R4 definitions               |
  */
+import type { BusinessHours } from "../../shared/ehr/business-hours";
+import type { DataSourceType, InboundResourceType } from "../../shared/ehr/vocabulary";
 
-export const DATA_SOURCE_TYPES = ["fhir_store", "fhir_webhook"] as const;
-export type DataSourceType = (typeof DATA_SOURCE_TYPES)[number];
-
-/** The FHIR resource types the connector reads; each becomes world events (see mapping.ts). */
-export const INBOUND_RESOURCE_TYPES = [
-  "Patient",
-  "Practitioner",
-  "Location",
-  "Schedule",
-  "Slot",
-  "Appointment",
-  "Coverage",
-  "AllergyIntolerance",
-  "MedicationStatement",
-  "Condition",
-] as const;
-export type InboundResourceType = (typeof INBOUND_RESOURCE_TYPES)[number];
+export type { BusinessHours } from "../../shared/ehr/business-hours";
+export {
+  DATA_SOURCE_TYPES,
+  type DataSourceType,
+  INBOUND_RESOURCE_TYPES,
+  type InboundResourceType,
+} from "../../shared/ehr/vocabulary";
 
 /** The non-secret half of a source's credentials, stored and returned as is. */
 export type SourceAuth =
@@ -53,16 +52,6 @@ export interface SourceSecrets {
   private_key?: string;
   /** What the EHR must present on notifications (Subscription.channel.header `Authorization: Bearer …`). */
   webhook_secret?: string;
-}
-
-/** Business hours gate for polling: polls run only inside them (in the clinic's time zone). */
-export interface BusinessHours {
-  timezone: string;
-  /** ISO weekdays, 1 = Monday … 7 = Sunday. */
-  days: number[];
-  /** `HH:MM`, 24-hour. */
-  start: string;
-  end: string;
 }
 
 /** A data source as the connector uses it (secrets not included: `openSecrets` in sources.ts). */

@@ -1,7 +1,8 @@
 /**
  * World facts and Switchboard's own records as FHIR R4 resources, and the Provenance that says where each
  * write came from. Pure functions: the writeback job (writeback.ts) reads what it needs, calls these, and
- * validates what they return before anything is sent.
+ * validates what they return before anything is sent; scheduling creates a booking patient's record from
+ * `patientFromFacts` (patients.ts).
  *
  * Every resource Switchboard creates carries the identifier `https://switchboard.health/sync|<sync event
  * id>` and is created with `If-None-Exist` on it, so a retried write finds the first one instead of
@@ -21,6 +22,8 @@ export const SYNC_SYSTEM = "https://switchboard.health/sync";
 export const WORLD_EVENT_SYSTEM = "https://switchboard.health/world-event";
 export const INTERACTION_SYSTEM = "https://switchboard.health/interaction";
 export const SURFACE_SYSTEM = "https://switchboard.health/surface";
+/** Names a Patient Switchboard created for a world entity (the value is the entity id). */
+export const PATIENT_SYSTEM = "https://switchboard.health/patient";
 
 const ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical";
 const ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification";
@@ -106,6 +109,38 @@ export function coverage(syncEventId: string, patientId: string, data: CoverageD
       ? {
           class: [
             { type: { coding: [{ system: COVERAGE_CLASS, code: "group" }] }, value: data.group_number },
+          ],
+        }
+      : {}),
+  };
+}
+
+/**
+ * A new Patient from what the world model knows of an entity (name, birth date, gender, phone, email),
+ * identified by `PATIENT_SYSTEM|<entity id>` so a conditional create on it makes one Patient per entity.
+ */
+export function patientFromFacts(entityId: string, facts: Record<string, { value: unknown }>): FhirResource {
+  const text = (path: string) =>
+    typeof facts[path]?.value === "string" ? (facts[path].value as string) : undefined;
+  const given = text("demographics.given_name");
+  const family = text("demographics.family_name");
+  const birthDate = text("demographics.birth_date");
+  const gender = text("demographics.gender");
+  const phone = text("contact.phone");
+  const email = text("contact.email");
+  return {
+    resourceType: "Patient",
+    identifier: [{ system: PATIENT_SYSTEM, value: entityId }],
+    ...(given || family
+      ? { name: [{ use: "official", ...(family ? { family } : {}), ...(given ? { given: [given] } : {}) }] }
+      : {}),
+    ...(birthDate ? { birthDate } : {}),
+    ...(gender ? { gender } : {}),
+    ...(phone || email
+      ? {
+          telecom: [
+            ...(phone ? [{ system: "phone", value: phone, use: "mobile" }] : []),
+            ...(email ? [{ system: "email", value: email }] : []),
           ],
         }
       : {}),

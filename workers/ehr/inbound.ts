@@ -14,6 +14,7 @@
  *   event numbers, whose gaps are filled by a poll).
  */
 import { z } from "zod";
+import { insideBusinessHours } from "../../shared/ehr/business-hours";
 import { sha256Hex } from "../../shared/encoding";
 import { newId } from "../../shared/ids";
 import { ResourceId } from "../../shared/schemas/common";
@@ -36,7 +37,6 @@ import { enqueue, PermanentError, registerJob } from "../queue";
 import { type IngestActor, type IngestOutcome, ingestEvents } from "../world/ingest";
 import { type FhirClient, FhirError, fhirClient } from "./client";
 import {
-  type BusinessHours,
   type DataSource,
   type FhirBundle,
   type FhirResource,
@@ -578,24 +578,6 @@ export function pollIsDue(source: DataSource, at: Date): boolean {
   const last = started ?? (source.lastPollAt ? Date.parse(source.lastPollAt) : null);
   if (last !== null && now - last < source.pollIntervalSeconds * 1000 - CRON_SLACK_MS) return false;
   return insideBusinessHours(source.businessHours, at);
-}
-
-const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-
-/** Whether `at` falls inside the hours, on the clinic's own clock (`start` inclusive, `end` exclusive). */
-export function insideBusinessHours(hours: BusinessHours | null, at: Date): boolean {
-  if (!hours) return true;
-  const parts = new Intl.DateTimeFormat("en-US", {
-    timeZone: hours.timezone,
-    weekday: "short",
-    hour: "2-digit",
-    minute: "2-digit",
-    hourCycle: "h23",
-  }).formatToParts(at);
-  const part = (type: string) => parts.find((p) => p.type === type)?.value ?? "";
-  const weekday = WEEKDAYS.indexOf(part("weekday")) + 1;
-  const time = `${part("hour")}:${part("minute")}`;
-  return hours.days.includes(weekday) && time >= hours.start && time < hours.end;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -34,11 +34,9 @@ import type { syncEvents } from "../db/schema";
 import {
   adoptUnassigned,
   claimSyncEvent,
-  ehrResourceId,
   eligibleWorldEvents,
   failedSyncEvents,
   findSyncEvent,
-  identifierEvents,
   insertSyncEvent,
   mirrorWorldEventStatus,
   recordSyncEvent,
@@ -80,6 +78,7 @@ import {
   type WriteOrigin,
   type WritePurpose,
 } from "./fhir-builders";
+import { ehrRecordId } from "./patients";
 import { getSource, listEnabledSources, writebackSink } from "./sources";
 import { validateFhirResource } from "./validate";
 
@@ -542,19 +541,22 @@ async function perform(
   const sink = row.dataSourceId ? await getSource(env, row.workspaceId, row.dataSourceId) : null;
   if (!sink) throw new WriteRefused("the writeback sink no longer exists");
   if (!sink.enabled || !sink.writeback) throw new WriteRefused("the writeback sink is disabled");
-  const client = await fhirClient(env, sink, clientOptions);
-  const writer = new Writer(client, row.id);
-  if (row.worldEventId) return writeFact(env, db, row, sink, writer);
-  return writeItem(env, db, row, sink, writer);
+  const writer = new Writer(await fhirClient(env, sink, clientOptions), row.id);
+  const job: WriteJob = { env, db, row, sink, writer };
+  return row.worldEventId ? writeFact(job) : writeItem(job);
 }
 
-async function writeFact(
-  env: Env,
-  db: Db,
-  row: SyncEventRow,
-  sink: DataSource,
-  writer: Writer,
-): Promise<Written> {
+/** One claimed write: its row, the sink it goes to, and the EHR calls that make it. */
+interface WriteJob {
+  env: Env;
+  db: Db;
+  row: SyncEventRow;
+  sink: DataSource;
+  writer: Writer;
+}
+
+async function writeFact(job: WriteJob): Promise<Written> {
+  const { env, db, row, writer } = job;
   const event = await findEvent(db, row.workspaceId, row.worldEventId!);
   if (!event) throw new WriteRefused("the world event no longer exists");
   const write = FACT_WRITES[event.eventType as EventType];
@@ -566,8 +568,7 @@ async function writeFact(
   const origin = await originOf(db, event);
 
   if (event.eventType === "appointment.recorded") {
-    const appointmentId = await ehrIdOf(env, db, row.workspaceId, event.entityId, "Appointment", sink);
-    if (!appointmentId) throw new NotApplicable("appointment has no EHR record");
+    const appointmentId = await requireRecord(job, event.entityId, "Appointment");
     const change = {
       status: (data as { status: AppointmentPayload["status"] }).status,
       source: "voice" as const,
@@ -575,8 +576,7 @@ async function writeFact(
     return writer.updateAppointment(appointmentId, change, event.effectiveAt, null, origin);
   }
 
-  const patientId = await ehrIdOf(env, db, row.workspaceId, event.entityId, "Patient", sink);
-  if (!patientId) throw new NotApplicable("patient has no EHR record");
+  const patientId = await requireRecord(job, event.entityId, "Patient");
   switch (event.eventType) {
     case "contact.recorded":
       return writer.updatePatientContact(patientId, data as ContactData, event.effectiveAt, origin);
@@ -602,21 +602,13 @@ async function writeFact(
   }
 }
 
-async function writeItem(
-  env: Env,
-  db: Db,
-  row: SyncEventRow,
-  sink: DataSource,
-  writer: Writer,
-): Promise<Written> {
+async function writeItem(job: WriteJob): Promise<Written> {
+  const { env, row, writer } = job;
   const kind = row.kind as WritebackItemKind;
   const payload = await openPayload(env, row);
   if (kind === "appointment") {
     const change = WRITEBACK_PAYLOADS.appointment.parse(payload);
-    const appointmentId =
-      change.appointment_id ??
-      (row.entityId ? await ehrIdOf(env, db, row.workspaceId, row.entityId, "Appointment", sink) : null);
-    if (!appointmentId) throw new NotApplicable("appointment has no EHR record");
+    const appointmentId = change.appointment_id ?? (await requireRecord(job, row.entityId, "Appointment"));
     const origin: WriteOrigin = {
       source: change.source,
       ...(change.interaction_id
@@ -631,10 +623,7 @@ async function writeItem(
     };
     return writer.updateAppointment(appointmentId, change, now(), null, origin);
   }
-  const patientId = row.entityId
-    ? await ehrIdOf(env, db, row.workspaceId, row.entityId, "Patient", sink)
-    : null;
-  if (!patientId) throw new NotApplicable("patient has no EHR record");
+  const patientId = await requireRecord(job, row.entityId, "Patient");
   if (kind === "questionnaire_response") {
     const answers = QuestionnaireResponsePayload.parse(payload);
     return writer.create(questionnaireResponse(row.id, patientId, answers), {
@@ -660,29 +649,16 @@ async function writeItem(
   });
 }
 
-/**
- * The entity's id in the sink's EHR: from its events carrying that FHIR type and the sink's source
- * system, else from an `identifier.recorded` fact naming `<source system>:<Type>`. A merged entity's
- * canonical one is asked (its events include the merged ones').
- */
-async function ehrIdOf(
-  env: Env,
-  db: Db,
-  workspaceId: string,
-  entityId: string,
-  resourceType: string,
-  sink: DataSource,
-): Promise<string | null> {
-  const entity = await findEntity(db, workspaceId, entityId);
-  const canonical = entity?.mergedInto ?? entityId;
-  const fromEvents = await ehrResourceId(db, workspaceId, canonical, resourceType, sink.sourceSystem);
-  if (fromEvents) return fromEvents;
-  const system = `${sink.sourceSystem}:${resourceType}`;
-  for (const event of await identifierEvents(db, workspaceId, canonical)) {
-    const data = (await openEventData(env, event)) as { system?: string; value?: string };
-    if (data.system === system && data.value && /^[A-Za-z0-9.-]{1,64}$/.test(data.value)) return data.value;
-  }
-  return null;
+/** The entity's record of `type` in the sink's EHR (patients.ts); without one there is nothing to write. */
+async function requireRecord(
+  job: WriteJob,
+  entityId: string | null,
+  type: "Patient" | "Appointment",
+): Promise<string> {
+  const { env, db, row, sink } = job;
+  const id = entityId ? await ehrRecordId(env, db, row.workspaceId, entityId, type, sink) : null;
+  if (!id) throw new NotApplicable(`${type.toLowerCase()} has no EHR record`);
+  return id;
 }
 
 const PATIENT_SOURCES: readonly string[] = ["voice", "sms", "surface", "operator"];

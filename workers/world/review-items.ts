@@ -5,13 +5,22 @@
  */
 import { decryptField, encryptField } from "../../shared/crypto/encryption";
 import { newId } from "../../shared/ids";
+import { REVIEW_STATS_WINDOW_DAYS, type ReviewStats } from "../../shared/schemas/review";
 import type { FactValue } from "../../shared/world/events";
 import type { Candidate } from "../../shared/world/resolution";
 import type { JudgeVerdict, ReviewPriority } from "../../shared/world/verification";
 import type { Db } from "../db/client";
+import { reviewStats } from "../db/review";
 import { reviewItems } from "../db/schema";
 
 export const PRIORITY_RANK: Record<ReviewPriority, number> = { high: 3, medium: 2, low: 1 };
+
+const PRIORITY_NAME = new Map(
+  Object.entries(PRIORITY_RANK).map(([name, rank]) => [rank, name as ReviewPriority]),
+);
+
+/** A stored priority's name; anything unknown reads as low. */
+export const priorityName = (rank: number): ReviewPriority => PRIORITY_NAME.get(rank) ?? "low";
 
 export interface FactReviewPayload {
   kind: "fact";
@@ -109,5 +118,33 @@ export async function factReviewInsert(
         priority: PRIORITY_RANK[item.payload.verdict.priority],
       })
       .onConflictDoNothing(),
+  };
+}
+
+/**
+ * The queue's depth by priority, and the decisions of the last `REVIEW_STATS_WINDOW_DAYS` days by outcome
+ * with their mean time from queued to decided: what `GET /review/stats` and `GET /pipeline/review` answer.
+ */
+export async function reviewStatsOf(db: Db, workspaceId: string, now = Date.now()): Promise<ReviewStats> {
+  const since = new Date(now - REVIEW_STATS_WINDOW_DAYS * 86_400_000).toISOString();
+  const { pending, decided } = await reviewStats(db, workspaceId, since);
+  const byPriority = { high: 0, medium: 0, low: 0 };
+  for (const p of pending) byPriority[priorityName(p.priority)] += p.n;
+  const outcomes = { approved: 0, corrected: 0, rejected: 0 };
+  let seconds = 0;
+  for (const d of decided) {
+    if (d.status === "pending") continue;
+    outcomes[d.status] += d.n;
+    seconds += Number(d.seconds);
+  }
+  const decisions = outcomes.approved + outcomes.corrected + outcomes.rejected;
+  return {
+    queue_depth: byPriority.high + byPriority.medium + byPriority.low,
+    pending_by_priority: byPriority,
+    last_7_days: {
+      since,
+      ...outcomes,
+      average_review_seconds: decisions > 0 ? Math.round((seconds / decisions) * 10) / 10 : null,
+    },
   };
 }

@@ -9,13 +9,13 @@ import { apiUrl } from "../components/url-query";
 import { formatDateTime } from "../format";
 import { useDocumentTitle, useResource } from "../hooks";
 import { useSession } from "../session";
+import type { ReviewStats } from "../types";
 import {
   type EntityResolution,
   OverallPill,
   type PipelineSources,
   PipelineStats,
   type PipelineStatus,
-  type ReviewHealth,
   SourceCards,
   StatusNotice,
 } from "./pipeline/health";
@@ -42,7 +42,7 @@ export function PipelinePage() {
   const status = useResource<PipelineStatus>(path("status"));
   const sources = useResource<PipelineSources>(path("sources"));
   const merges = useResource<EntityResolution>(path("entity-resolution"));
-  const review = useResource<ReviewHealth>(path("review"));
+  const review = useResource<ReviewStats>(path("review"));
   const [bucket, setBucket] = useState<Bucket>("hour");
   const throughput = useResource<Throughput>(apiUrl(path("throughput"), { bucket }));
 

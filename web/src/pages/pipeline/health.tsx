@@ -3,7 +3,6 @@ import type {
   EntityResolutionSchema,
   PipelineSourcesSchema,
   PipelineStatusSchema,
-  ReviewHealthSchema,
   SourceHealthSchema,
 } from "../../../../shared/schemas/pipeline";
 import { ErrorNotice } from "../../components/error-notice";
@@ -12,12 +11,12 @@ import { Section } from "../../components/section";
 import { formatDateTime, formatRelative } from "../../format";
 import type { Resource } from "../../hooks";
 import { Link } from "../../router";
+import type { ReviewStats } from "../../types";
 import { formatSeconds } from "../review/stats";
 
 export type PipelineStatus = z.infer<typeof PipelineStatusSchema>;
 export type PipelineSources = z.infer<typeof PipelineSourcesSchema>;
 export type EntityResolution = z.infer<typeof EntityResolutionSchema>;
-export type ReviewHealth = z.infer<typeof ReviewHealthSchema>;
 type SourceHealth = z.infer<typeof SourceHealthSchema>;
 
 /** How a state reads, and its colour (never the only signal: the word is always there). */
@@ -79,7 +78,7 @@ export function PipelineStats({
 }: {
   status: PipelineStatus | undefined;
   merges: Resource<EntityResolution>;
-  review: Resource<ReviewHealth>;
+  review: Resource<ReviewStats>;
 }) {
   const received = status?.totals.source_events_24h;
   const sync = status?.totals.sync;
