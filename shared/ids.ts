@@ -16,7 +16,11 @@ export type IdPrefix =
   | "rev"
   | "ds"
   | "sev"
-  | "syn";
+  | "syn"
+  | "cg"
+  | "kn"
+  | "call"
+  | "cev";
 
 /** A prefixed random id: 16 random bytes, url-safe (`svc_3q2...`). */
 export function newId(prefix: IdPrefix): string {

@@ -116,6 +116,11 @@ export const services = sqliteTable(
     description: text("description").notNull().default(""),
     persona: text("persona", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
     contextGraphId: text("context_graph_id"),
+    /** How Twilio streams this service's calls: Media Streams (the HIPAA-eligible default) or ConversationRelay. */
+    voiceTransport: text("voice_transport")
+      .$type<"media_streams" | "conversation_relay">()
+      .notNull()
+      .default("media_streams"),
     escalationRules: text("escalation_rules", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
     createdAt: text("created_at").notNull().default(now),
     updatedAt: text("updated_at").notNull().default(now),
@@ -487,5 +492,120 @@ export const syncEvents = sqliteTable(
     index("sync_events_status_idx").on(t.workspaceId, t.status, t.createdAt),
     index("sync_events_source_idx").on(t.workspaceId, t.dataSourceId, t.createdAt),
     index("sync_events_fhir_idx").on(t.workspaceId, t.fhirResourceType, t.fhirResourceId),
+  ],
+);
+
+/**
+ * A service's context graph, one row per saved version (never edited: a change is a new version). The
+ * graph is validated on save (shared/calls/context-graph.ts); `services.context_graph_id` names the
+ * version calls use.
+ */
+export const contextGraphs = sqliteTable(
+  "context_graphs",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    serviceId: text("service_id")
+      .notNull()
+      .references(() => services.id),
+    version: integer("version").notNull(),
+    graph: text("graph", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    note: text("note").notNull().default(""),
+    createdBy: text("created_by"),
+    createdAt: text("created_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("context_graphs_service_version_unique").on(t.workspaceId, t.serviceId, t.version)],
+);
+
+/** Curated answers per service (hours, locations, directions, preparation, policies): what the agent may say. */
+export const knowledgeEntries = sqliteTable(
+  "knowledge_entries",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    serviceId: text("service_id")
+      .notNull()
+      .references(() => services.id),
+    kind: text("kind").notNull(),
+    title: text("title").notNull(),
+    body: text("body").notNull(),
+    keywords: text("keywords", { mode: "json" }).$type<string[]>().notNull().default([]),
+    createdAt: text("created_at").notNull().default(now),
+    updatedAt: text("updated_at").notNull().default(now),
+  },
+  (t) => [index("knowledge_entries_service_idx").on(t.workspaceId, t.serviceId, t.kind)],
+);
+
+/**
+ * One phone call or text conversation. The caller's number is PHI: sealed, with a blind index for
+ * lookups. `provider_sid` (Twilio's CallSid / conversation id) is unique, so a re-delivered webhook
+ * finds the same call. `status_rank` orders Twilio's statuses so a late callback never moves a call
+ * backwards.
+ */
+export const calls = sqliteTable(
+  "calls",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    serviceId: text("service_id").references(() => services.id),
+    phoneNumberId: text("phone_number_id"),
+    channel: text("channel").$type<"voice" | "sms">().notNull(),
+    direction: text("direction").$type<"inbound" | "outbound">().notNull(),
+    transport: text("transport"),
+    provider: text("provider").notNull().default("twilio"),
+    providerSid: text("provider_sid").notNull(),
+    toNumber: text("to_number").notNull(),
+    fromNumberEnc: text("from_number_enc"),
+    fromNumberHash: text("from_number_hash"),
+    status: text("status").notNull(),
+    statusRank: integer("status_rank").notNull().default(0),
+    patientEntityId: text("patient_entity_id"),
+    finalState: text("final_state"),
+    escalated: integer("escalated", { mode: "boolean" }).notNull().default(false),
+    qualityScore: real("quality_score"),
+    durationSeconds: integer("duration_seconds"),
+    recording: text("recording", { mode: "json" }).$type<Record<string, unknown> | null>(),
+    startedAt: text("started_at").notNull(),
+    answeredAt: text("answered_at"),
+    endedAt: text("ended_at"),
+    createdAt: text("created_at").notNull().default(now),
+    updatedAt: text("updated_at").notNull().default(now),
+  },
+  (t) => [
+    uniqueIndex("calls_provider_sid_unique").on(t.provider, t.providerSid),
+    index("calls_workspace_started_idx").on(t.workspaceId, t.startedAt, t.id),
+    index("calls_workspace_status_idx").on(t.workspaceId, t.status, t.startedAt),
+    index("calls_from_idx").on(t.workspaceId, t.fromNumberHash),
+  ],
+);
+
+/**
+ * A call's timeline: provider callbacks, state transitions, tool calls, escalations. `dedupe_key` is
+ * unique per call, so a re-delivered callback adds nothing. Data carries ids and codes, never PHI.
+ */
+export const callEvents = sqliteTable(
+  "call_events",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    callId: text("call_id")
+      .notNull()
+      .references(() => calls.id),
+    kind: text("kind").notNull(),
+    dedupeKey: text("dedupe_key").notNull(),
+    data: text("data", { mode: "json" }).$type<Record<string, unknown>>().notNull().default({}),
+    at: text("at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("call_events_dedupe_unique").on(t.callId, t.dedupeKey),
+    index("call_events_call_idx").on(t.workspaceId, t.callId, t.at),
   ],
 );
