@@ -7,6 +7,7 @@ import path from "node:path";
 import { authOverhead, report as reportAuthOverhead } from "./auth-overhead";
 import { ehrIngest, report as reportEhrIngest } from "./ehr-ingest";
 import { ehrScheduling, report as reportEhrScheduling } from "./ehr-scheduling";
+import { engineTurn, report as reportEngineTurn } from "./engine-turn";
 import { report as reportWorldIngest, worldIngest } from "./world-ingest";
 import { report as reportWorldProjection, worldProjection } from "./world-projection";
 import { report as reportWorldResolve, worldResolve } from "./world-resolve";
@@ -41,6 +42,11 @@ const BENCHMARKS: Record<string, () => Promise<string>> = {
     const result = await ehrScheduling();
     save("ehr-scheduling", result);
     return reportEhrScheduling(result);
+  },
+  "engine-turn": async () => {
+    const result = await engineTurn();
+    save("engine-turn", result);
+    return reportEngineTurn(result);
   },
 };
 

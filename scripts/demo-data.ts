@@ -40,7 +40,7 @@ export const DEMO_SERVICES = [
       greeting: "Thanks for calling Riverside Family Clinic, this is Alex.",
       language: "en-US",
     },
-    context_graph_id: "scheduling",
+    context_graph_id: "cg_demo-scheduling-v1",
     escalation_rules: {
       risk_threshold: 0.7,
       keywords: ["billing", "complaint"],
@@ -60,7 +60,7 @@ export const DEMO_SERVICES = [
       greeting: "Riverside nurse line, this is Jordan. How can I help?",
       language: "en-US",
     },
-    context_graph_id: "nurse-triage",
+    context_graph_id: "cg_demo-triage-v1",
     escalation_rules: {
       risk_threshold: 0.5,
       keywords: ["chest pain", "can't breathe", "suicide"],
@@ -80,7 +80,7 @@ export const DEMO_SERVICES = [
       greeting: "Hi, you've reached Riverside Family Clinic. This is Riley.",
       language: "en-US",
     },
-    context_graph_id: "general-inquiries",
+    context_graph_id: "cg_demo-inquiries-v1",
     escalation_rules: {
       risk_threshold: 0.7,
       keywords: [],

@@ -7,6 +7,7 @@ import { GENESIS_HASH, hashAuditRow } from "../shared/audit/chain";
 import { apiKeyHint, hashApiKey } from "../shared/auth/api-key";
 import { hashPassword } from "../shared/auth/password";
 import { DEMO_API_KEY_ID, DEMO_SERVICES, DEMO_USERS, DEMO_WORKSPACE } from "./demo-data";
+import { DEMO_GRAPHS, demoKnowledgeRows } from "./demo-graphs";
 
 const q = (value: string | number | boolean | null): string =>
   value === null
@@ -111,6 +112,7 @@ export async function demoSql(demoApiKey: string): Promise<string[]> {
       }),
     );
   }
+  statements.push(...demoGraphSql());
   // The demo owner's key follows .dev.vars, so a regenerated file still works against kept data.
   statements.push(
     `${insert(
@@ -130,5 +132,42 @@ export async function demoSql(demoApiKey: string): Promise<string[]> {
       "",
     )} ON CONFLICT(id) DO UPDATE SET key_hash = excluded.key_hash, key_hint = excluded.key_hint;`,
   );
+  return statements;
+}
+
+/**
+ * The demo lines' context graphs (version 1) and knowledge. A service still naming a graph that is not a
+ * saved version (the placeholder names of earlier seeds) is pointed at its version 1; one activated
+ * through the API keeps its choice.
+ */
+function demoGraphSql(): string[] {
+  const statements: string[] = [];
+  for (const g of DEMO_GRAPHS) {
+    statements.push(
+      insert("context_graphs", {
+        id: g.id,
+        workspace_id: DEMO_WORKSPACE.id,
+        service_id: g.serviceId,
+        version: g.version,
+        graph: JSON.stringify(g.graph),
+        note: g.note,
+        created_by: null,
+      }),
+      `UPDATE services SET context_graph_id = ${q(g.id)} WHERE workspace_id = ${q(DEMO_WORKSPACE.id)} AND id = ${q(g.serviceId)} AND (context_graph_id IS NULL OR context_graph_id NOT IN (SELECT id FROM context_graphs WHERE workspace_id = ${q(DEMO_WORKSPACE.id)} AND service_id = ${q(g.serviceId)}));`,
+    );
+  }
+  for (const k of demoKnowledgeRows()) {
+    statements.push(
+      insert("knowledge_entries", {
+        id: k.id,
+        workspace_id: DEMO_WORKSPACE.id,
+        service_id: k.serviceId,
+        kind: k.kind,
+        title: k.title,
+        body: k.body,
+        keywords: JSON.stringify(k.keywords),
+      }),
+    );
+  }
   return statements;
 }

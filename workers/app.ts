@@ -9,9 +9,11 @@ import { newId } from "../shared/ids";
 import { apiKeysApi } from "./api/api-keys";
 import { auditApi } from "./api/audit";
 import { authApi } from "./api/auth";
+import { contextGraphsApi } from "./api/context-graphs";
 import { dataSourcesApi } from "./api/data-sources";
 import { openApiDocument, renderDocsPage } from "./api/docs";
 import { fhirImportApi, fhirWebhookApi } from "./api/fhir-webhook";
+import { knowledgeApi } from "./api/knowledge";
 import { memoryApi } from "./api/memory";
 import { phoneNumbersApi } from "./api/phone-numbers";
 import { pipelineApi } from "./api/pipeline";
@@ -19,6 +21,7 @@ import { reviewApi } from "./api/review";
 import { schedulingApi } from "./api/scheduling";
 import { servicesApi } from "./api/services";
 import { syncApi } from "./api/sync";
+import { telephonyApi } from "./api/telephony";
 import { usersApi } from "./api/users";
 import { workspacesApi } from "./api/workspaces";
 import { worldApi } from "./api/world";
@@ -44,6 +47,8 @@ export function buildApp() {
   app.route("/", authApi);
   app.route("/", workspacesApi);
   app.route("/", servicesApi);
+  app.route("/", contextGraphsApi);
+  app.route("/", knowledgeApi);
   app.route("/", phoneNumbersApi);
   app.route("/", usersApi);
   app.route("/", apiKeysApi);
@@ -58,6 +63,8 @@ export function buildApp() {
   // Outside /v1: the EHR authenticates with its data source's webhook secret, not a user's credentials.
   app.route("/", fhirWebhookApi);
   app.route("/", fhirImportApi);
+  // Outside /v1: Twilio authenticates with X-Twilio-Signature (workers/telephony/twilio-signature.ts).
+  app.route("/", telephonyApi);
 
   // Built on first use, not at start-up: a cold Worker answering a call should not pay for it.
   let document: ReturnType<typeof openApiDocument> | undefined;
@@ -69,7 +76,7 @@ export function buildApp() {
   app.get("/docs", (c) => c.html(renderDocsPage(doc())));
 
   app.notFound(async (c) => {
-    if (c.req.path.startsWith("/v1/") || c.req.path.startsWith("/auth/")) {
+    if (["/v1/", "/auth/", "/telephony/", "/webhooks/"].some((prefix) => c.req.path.startsWith(prefix))) {
       return handleError(new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}`), c);
     }
     // A copy: the assets binding's headers are immutable, and the middleware above adds security headers.

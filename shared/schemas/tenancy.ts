@@ -58,6 +58,14 @@ export const EscalationRules = z.strictObject({
   fallback_number: FallbackNumber.nullable().default(null),
 });
 
+/**
+ * How Twilio carries a service's calls: Media Streams (raw audio to us: the HIPAA-eligible default) or
+ * ConversationRelay (Twilio does speech-to-text and text-to-speech, text over the WebSocket).
+ */
+export const VOICE_TRANSPORTS = ["media_streams", "conversation_relay"] as const;
+export const VoiceTransport = z.enum(VOICE_TRANSPORTS);
+export type VoiceTransport = z.infer<typeof VoiceTransport>;
+
 export const ServiceSchema = z
   .object({
     id: ResourceId,
@@ -66,6 +74,7 @@ export const ServiceSchema = z
     description: z.string(),
     persona: Persona,
     context_graph_id: z.string().nullable(),
+    voice_transport: VoiceTransport,
     escalation_rules: EscalationRules,
     created_at: Timestamp,
     updated_at: Timestamp,
@@ -82,6 +91,7 @@ export const ServiceCreate = z.strictObject({
   description: Description.default(""),
   persona: Persona.default(Persona.parse({})),
   context_graph_id: ContextGraphId.default(null),
+  voice_transport: VoiceTransport.default("media_streams"),
   escalation_rules: EscalationRules.default(EscalationRules.parse({})),
 });
 export const ServiceUpdate = z
@@ -90,6 +100,7 @@ export const ServiceUpdate = z
     description: Description,
     persona: Persona,
     context_graph_id: ContextGraphId,
+    voice_transport: VoiceTransport,
     escalation_rules: EscalationRules,
   })
   .partial()

@@ -47,6 +47,10 @@ const FREE_TEXT: Record<string, string[]> = {
   ],
   "POST /v1/{workspace_id}/world/extractions": ["interaction_id", "transcript[].text"],
   "POST /v1/{workspace_id}/world/entities/resolve": ["given_name", "family_name"],
+  // Notes on a graph version and the answers an agent reads out: prose, apostrophes and all.
+  "POST /v1/{workspace_id}/services/{service_id}/context-graphs": ["note"],
+  "POST /v1/{workspace_id}/services/{service_id}/knowledge": ["title", "body"],
+  "PATCH /v1/{workspace_id}/services/{service_id}/knowledge/{id}": ["title", "body"],
 };
 
 let ws: TestWorkspace;

@@ -106,6 +106,8 @@ describe("every answer", () => {
       ["GET", `/v1/${ws.id}/nothing-here`],
       ["PUT", `/v1/${ws.id}/services`],
       ["GET", "/auth/nothing-here"],
+      ["GET", "/telephony/twilio/nothing-here"],
+      ["GET", "/webhooks/nothing-here"],
     ] as const) {
       const res = await api(method, path, { key: ws.keys.owner });
       expectError(res, "not_found", 404);
@@ -113,7 +115,7 @@ describe("every answer", () => {
   });
 
   it("for any other path is the dashboard, never a server error", async () => {
-    for (const path of ["/", "/settings/users", "/s/unknown-surface", "/telephony/unknown", "/v1"]) {
+    for (const path of ["/", "/settings/users", "/s/unknown-surface", "/v1"]) {
       const res = await api("GET", path);
       expect(res.status, path).toBeLessThan(500);
       expect(res.headers.get("X-Content-Type-Options"), path).toBe("nosniff");

@@ -6,9 +6,11 @@
  * in FIXTURE_REQUIRED_TAGS must have one. Adding a `/v1` route? Add its fixture here.
  */
 import { env } from "cloudflare:workers";
+import { and, eq } from "drizzle-orm";
 import { inject } from "vitest";
+import { INQUIRIES_GRAPH } from "../../scripts/demo-graphs";
 import { newId } from "../../shared/ids";
-import { dataSources, syncEvents } from "../../workers/db/schema";
+import { contextGraphs, dataSources, knowledgeEntries, services, syncEvents } from "../../workers/db/schema";
 import { sealSecrets } from "../../workers/ehr/sources";
 import { insertDataSource } from "./data-sources";
 import { db } from "./db";
@@ -43,6 +45,46 @@ export interface PreparedRequest {
   status: number;
   /** The audit rows the request appends, in order: none for a read, exactly one for a plain write. */
   audit?: ExpectedAudit[];
+}
+
+/** A service with version 1 of the demo inquiries graph, written straight to D1 (active unless told). */
+export async function insertGraphVersion(ws: { id: string }, options: { active?: boolean } = {}) {
+  const serviceId = await insertService(ws.id);
+  const id = newId("cg");
+  await db()
+    .insert(contextGraphs)
+    .values({
+      id,
+      workspaceId: ws.id,
+      serviceId,
+      version: 1,
+      graph: INQUIRIES_GRAPH as Record<string, unknown>,
+    });
+  if (options.active ?? true) {
+    await db()
+      .update(services)
+      .set({ contextGraphId: id })
+      .where(and(eq(services.workspaceId, ws.id), eq(services.id, serviceId)));
+  }
+  return { id, serviceId };
+}
+
+/** A service with one knowledge entry, written straight to D1. */
+export async function insertKnowledge(ws: { id: string }) {
+  const serviceId = await insertService(ws.id);
+  const id = newId("kn");
+  await db()
+    .insert(knowledgeEntries)
+    .values({
+      id,
+      workspaceId: ws.id,
+      serviceId,
+      kind: "hours",
+      title: "Opening hours",
+      body: "Weekdays 9 to 5.",
+      keywords: ["hours"],
+    });
+  return { id, serviceId };
 }
 
 /** Every fixture succeeds for any role at or above the operation's `x-min-role`. */
@@ -236,6 +278,65 @@ export const SUCCESSFUL_REQUESTS: Record<string, Prepare> = {
       path: `${base(ws)}/services/${id}`,
       status: 204,
       audit: [{ action: "service.deleted", targetType: "service", targetId: id }],
+    };
+  },
+
+  "GET /v1/{workspace_id}/services/{service_id}/context-graphs": async (ws) => ({
+    path: `${base(ws)}/services/${(await insertGraphVersion(ws)).serviceId}/context-graphs`,
+    status: 200,
+  }),
+  "POST /v1/{workspace_id}/services/{service_id}/context-graphs": async (ws) => ({
+    path: `${base(ws)}/services/${await insertService(ws.id)}/context-graphs`,
+    body: { graph: INQUIRIES_GRAPH, note: "First version", activate: true },
+    status: 201,
+    audit: [{ action: "context_graph.created", targetType: "context_graph" }],
+  }),
+  "GET /v1/{workspace_id}/services/{service_id}/context-graphs/{version}": async (ws) => ({
+    path: `${base(ws)}/services/${(await insertGraphVersion(ws)).serviceId}/context-graphs/1`,
+    status: 200,
+  }),
+  "POST /v1/{workspace_id}/services/{service_id}/context-graphs/{version}/activate": async (ws) => {
+    const graph = await insertGraphVersion(ws, { active: false });
+    return {
+      path: `${base(ws)}/services/${graph.serviceId}/context-graphs/1/activate`,
+      status: 200,
+      audit: [{ action: "context_graph.activated", targetType: "context_graph", targetId: graph.id }],
+    };
+  },
+  "GET /v1/{workspace_id}/services/{service_id}/context-graph": async (ws) => ({
+    path: `${base(ws)}/services/${(await insertGraphVersion(ws)).serviceId}/context-graph`,
+    status: 200,
+  }),
+
+  "GET /v1/{workspace_id}/services/{service_id}/knowledge": async (ws) => ({
+    path: `${base(ws)}/services/${(await insertKnowledge(ws)).serviceId}/knowledge`,
+    status: 200,
+  }),
+  "POST /v1/{workspace_id}/services/{service_id}/knowledge": async (ws) => ({
+    path: `${base(ws)}/services/${await insertService(ws.id)}/knowledge`,
+    body: { kind: "hours", title: "Opening hours", body: "Weekdays 9 to 5.", keywords: ["hours", "open"] },
+    status: 201,
+    audit: [{ action: "knowledge.created", targetType: "knowledge_entry" }],
+  }),
+  "GET /v1/{workspace_id}/services/{service_id}/knowledge/{id}": async (ws) => {
+    const entry = await insertKnowledge(ws);
+    return { path: `${base(ws)}/services/${entry.serviceId}/knowledge/${entry.id}`, status: 200 };
+  },
+  "PATCH /v1/{workspace_id}/services/{service_id}/knowledge/{id}": async (ws) => {
+    const entry = await insertKnowledge(ws);
+    return {
+      path: `${base(ws)}/services/${entry.serviceId}/knowledge/${entry.id}`,
+      body: { body: "Weekdays 8 to 6." },
+      status: 200,
+      audit: [{ action: "knowledge.updated", targetType: "knowledge_entry", targetId: entry.id }],
+    };
+  },
+  "DELETE /v1/{workspace_id}/services/{service_id}/knowledge/{id}": async (ws) => {
+    const entry = await insertKnowledge(ws);
+    return {
+      path: `${base(ws)}/services/${entry.serviceId}/knowledge/${entry.id}`,
+      status: 204,
+      audit: [{ action: "knowledge.deleted", targetType: "knowledge_entry", targetId: entry.id }],
     };
   },
 
@@ -608,6 +709,8 @@ export const FIXTURE_REQUIRED_TAGS = [
   "API keys",
   "Audit",
   "Data sources",
+  "Context graphs",
+  "Knowledge",
 ];
 
 export const hasFixture = (op: Operation) => op.id in SUCCESSFUL_REQUESTS;

@@ -3,9 +3,17 @@
 import { and, eq } from "drizzle-orm";
 import type { z } from "zod";
 import { newId } from "../../shared/ids";
-import { listOf, PageQuery, WorkspaceItemParams, WorkspaceParams } from "../../shared/schemas/common";
+import {
+  ErrorBodySchema,
+  listOf,
+  PageQuery,
+  WorkspaceItemParams,
+  WorkspaceParams,
+} from "../../shared/schemas/common";
 import { ServiceCreate, ServiceSchema, ServiceUpdate } from "../../shared/schemas/tenancy";
+import { serviceHasCalls } from "../db/calls";
 import { database } from "../db/client";
+import { deleteServiceGraphsAndKnowledge } from "../db/context-graphs";
 import { phoneNumbers, services } from "../db/schema";
 import { findService, findServiceByName, listServices } from "../db/tenancy";
 import { ApiError, notFound } from "../errors";
@@ -23,6 +31,7 @@ export function serviceView(row: ServiceRow): z.infer<typeof ServiceSchema> {
     description: row.description,
     persona: ServiceSchema.shape.persona.parse(row.persona),
     context_graph_id: row.contextGraphId,
+    voice_transport: row.voiceTransport,
     escalation_rules: ServiceSchema.shape.escalation_rules.parse(row.escalationRules),
     created_at: row.createdAt,
     updated_at: row.updatedAt,
@@ -81,6 +90,7 @@ export const servicesApi = router()
           description: body.description,
           persona: body.persona,
           contextGraphId: body.context_graph_id,
+          voiceTransport: body.voice_transport,
           escalationRules: body.escalation_rules,
           createdAt: at,
           updatedAt: at,
@@ -144,6 +154,7 @@ export const servicesApi = router()
               description: body.description,
               persona: body.persona,
               contextGraphId: body.context_graph_id,
+              voiceTransport: body.voice_transport,
               escalationRules: body.escalation_rules,
               updatedAt: new Date().toISOString(),
             })
@@ -159,15 +170,24 @@ export const servicesApi = router()
       path: "/v1/{workspace_id}/services/{id}",
       tags,
       summary: "Delete a service",
-      description: "Its phone numbers stay, unassigned, until they are mapped to another service.",
+      description:
+        "Its phone numbers stay, unassigned, until they are mapped to another service; its context graphs and knowledge go with it. A service that has answered calls is kept as their history (409).",
       request: { params: WorkspaceItemParams },
-      responses: { 204: { description: "Deleted" } },
+      responses: {
+        204: { description: "Deleted" },
+        409: jsonResponse(ErrorBodySchema, "The service has answered calls"),
+      },
     }),
     async (c) => {
       const { workspace_id, id } = c.req.valid("param");
       const db = database(c.env.DB);
       if (!(await findService(db, workspace_id, id))) throw notFound("Service");
+      if (await serviceHasCalls(db, workspace_id, id))
+        throw new ApiError("conflict", "This service has answered calls, which keep it as their history", {
+          reason: "has_calls",
+        });
       await audited(c, { action: "service.deleted", targetType: "service", targetId: id }, [
+        ...deleteServiceGraphsAndKnowledge(db, workspace_id, id),
         db
           .update(phoneNumbers)
           .set({ serviceId: null, updatedAt: new Date().toISOString() })

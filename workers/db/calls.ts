@@ -1,0 +1,264 @@
+/**
+ * Calls and their timelines (`calls`, `call_events`). Provider callbacks arrive more than once and out of
+ * order, so every write here is idempotent: a call is keyed by `(provider, provider_sid)`, an event by
+ * `(call_id, dedupe_key)`, and a status only ever moves forward (`status_rank`). Each change is a batch
+ * (one D1 transaction) whose later statements are guarded by what the earlier ones did, so a duplicate
+ * changes nothing and a failure leaves nothing half-written.
+ */
+import { and, desc, eq, gt, lt, sql } from "drizzle-orm";
+import type { SQLiteUpdateSetSource } from "drizzle-orm/sqlite-core";
+import { decryptField, encryptField } from "../../shared/crypto/encryption";
+import type { Db, Statement } from "./client";
+import { callEvents, calls } from "./schema";
+
+export type CallRow = typeof calls.$inferSelect;
+export type CallEventRow = typeof callEvents.$inferSelect;
+
+/**
+ * Twilio's call statuses in the order a call goes through them
+ * (https://www.twilio.com/docs/voice/api/call-resource#call-status-values). Every ending has the same,
+ * highest rank: once a call has ended, no later callback changes how.
+ */
+export const CALL_STATUS_RANK = {
+  queued: 1,
+  initiated: 1,
+  ringing: 2,
+  "in-progress": 3,
+  completed: 4,
+  busy: 4,
+  failed: 4,
+  "no-answer": 4,
+  canceled: 4,
+} as const;
+export type CallStatus = keyof typeof CALL_STATUS_RANK;
+export const CALL_STATUSES = Object.keys(CALL_STATUS_RANK) as [CallStatus, ...CallStatus[]];
+export const isTerminalStatus = (status: CallStatus) => CALL_STATUS_RANK[status] === 4;
+
+/** The cross-workspace lookup a provider callback needs: it names only the provider's id. */
+export function findCallByProviderSid(db: Db, providerSid: string, provider = "twilio") {
+  return db.query.calls.findFirst({
+    where: and(eq(calls.provider, provider), eq(calls.providerSid, providerSid)),
+  });
+}
+
+export function findCall(db: Db, workspaceId: string, callId: string) {
+  return db.query.calls.findFirst({ where: and(eq(calls.workspaceId, workspaceId), eq(calls.id, callId)) });
+}
+
+export function listCallEvents(db: Db, workspaceId: string, callId: string) {
+  return db
+    .select()
+    .from(callEvents)
+    .where(and(eq(callEvents.workspaceId, workspaceId), eq(callEvents.callId, callId)))
+    .orderBy(callEvents.at, callEvents.id);
+}
+
+/** Inserts a call unless one with its `(provider, provider_sid)` exists. */
+export function insertCallUnlessExists(db: Db, row: typeof calls.$inferInsert): Statement {
+  return db
+    .insert(calls)
+    .values(row)
+    .onConflictDoNothing({ target: [calls.provider, calls.providerSid] });
+}
+
+export interface NewCallEvent {
+  id: string;
+  workspaceId: string;
+  callId: string;
+  kind: string;
+  dedupeKey: string;
+  data: Record<string, unknown>;
+  at: string;
+}
+
+/**
+ * Inserts an event unless its dedupe key is taken, and only if its call exists (so it can follow a
+ * conditional call insert in the same batch without breaking the foreign key).
+ */
+export function insertEventUnlessDuplicate(db: Db, event: NewCallEvent): Statement {
+  // Columns in the table's order (id, workspace_id, call_id, kind, dedupe_key, data, at), as drizzle lists them.
+  return db
+    .insert(callEvents)
+    .select(
+      sql`SELECT ${event.id}, ${event.workspaceId}, ${event.callId}, ${event.kind}, ${event.dedupeKey},
+                 ${JSON.stringify(event.data)}, ${event.at}
+          WHERE EXISTS (SELECT 1 FROM calls WHERE id = ${event.callId} AND workspace_id = ${event.workspaceId})`,
+    )
+    .onConflictDoNothing({ target: [callEvents.callId, callEvents.dedupeKey] });
+}
+
+/** True inside a batch when the event with this id was inserted (not a duplicate): guards what follows it. */
+const eventInserted = (eventId: string) => sql`EXISTS (SELECT 1 FROM call_events WHERE id = ${eventId})`;
+
+export interface StatusChange {
+  status: CallStatus;
+  /** When the provider saw the change (its `Timestamp`), ISO-8601. */
+  at: string;
+  durationSeconds?: number | undefined;
+}
+
+/**
+ * Records a status callback and moves the call forward if the status is later than its current one.
+ * Returns the call as changed, or null when nothing moved (a duplicate, or a late callback).
+ */
+export async function applyCallStatus(
+  db: Db,
+  call: CallRow,
+  change: StatusChange,
+  event: NewCallEvent,
+): Promise<CallRow | null> {
+  const rank = CALL_STATUS_RANK[change.status];
+  const set: SQLiteUpdateSetSource<typeof calls> = {
+    status: change.status,
+    statusRank: rank,
+    updatedAt: new Date().toISOString(),
+  };
+  if (change.status === "in-progress") set.answeredAt = sql`coalesce(${calls.answeredAt}, ${change.at})`;
+  if (isTerminalStatus(change.status)) {
+    set.endedAt = change.at;
+    if (change.durationSeconds !== undefined) {
+      set.durationSeconds = change.durationSeconds;
+      // A call answered and hung up before its `in-progress` callback arrived: answered `duration` before the end.
+      if (change.status === "completed" && change.durationSeconds > 0) {
+        const answered = new Date(Date.parse(change.at) - change.durationSeconds * 1000).toISOString();
+        set.answeredAt = sql`coalesce(${calls.answeredAt}, ${answered})`;
+      }
+    }
+  }
+  const [, updated] = await db.batch([
+    insertEventUnlessDuplicate(db, event),
+    db
+      .update(calls)
+      .set(set)
+      .where(and(eq(calls.workspaceId, call.workspaceId), eq(calls.id, call.id), lt(calls.statusRank, rank)))
+      .returning(),
+  ]);
+  return (updated as CallRow[])[0] ?? null;
+}
+
+export const RECORDING_STATUS_RANK = { "in-progress": 1, completed: 2, absent: 2, failed: 2 } as const;
+export type RecordingStatus = keyof typeof RECORDING_STATUS_RANK;
+
+/** What `calls.recording` holds: the provider's recording metadata (the media stays with the provider for now). */
+export interface RecordingMetadata {
+  sid: string;
+  status: RecordingStatus;
+  status_rank: number;
+  url: string | null;
+  duration_seconds: number | null;
+  channels: number | null;
+  source: string | null;
+  started_at: string | null;
+  error_code: string | null;
+  updated_at: string;
+}
+
+/**
+ * Records a recording callback; the call's recording metadata changes only when the event is new and the
+ * status is not earlier than what is stored for the same recording. Returns whether anything changed.
+ */
+export async function applyRecording(
+  db: Db,
+  call: CallRow,
+  recording: RecordingMetadata,
+  event: NewCallEvent,
+): Promise<boolean> {
+  const [, updated] = await db.batch([
+    insertEventUnlessDuplicate(db, event),
+    db
+      .update(calls)
+      .set({ recording: recording as unknown as Record<string, unknown>, updatedAt: event.at })
+      .where(
+        and(
+          eq(calls.workspaceId, call.workspaceId),
+          eq(calls.id, call.id),
+          eventInserted(event.id),
+          sql`(${calls.recording} IS NULL OR json_extract(${calls.recording}, '$.sid') IS NOT ${recording.sid}
+               OR coalesce(json_extract(${calls.recording}, '$.status_rank'), 0) <= ${recording.status_rank})`,
+        ),
+      )
+      .returning({ id: calls.id }),
+  ]);
+  return (updated as { id: string }[]).length > 0;
+}
+
+/** A text conversation continues while its last message is younger than this; then a new one starts. */
+export const TEXT_SESSION_IDLE_MS = 24 * 60 * 60_000;
+
+/** The open text session between a clinic number and a sender (by the sender's blind index), if any. */
+export function findOpenTextSession(
+  db: Db,
+  workspaceId: string,
+  toNumber: string,
+  fromHash: string,
+  now: Date,
+) {
+  return db.query.calls.findFirst({
+    where: and(
+      eq(calls.workspaceId, workspaceId),
+      eq(calls.fromNumberHash, fromHash),
+      eq(calls.channel, "sms"),
+      eq(calls.toNumber, toNumber),
+      gt(calls.updatedAt, new Date(now.getTime() - TEXT_SESSION_IDLE_MS).toISOString()),
+    ),
+    orderBy: [desc(calls.updatedAt)],
+  });
+}
+
+/**
+ * Records an inbound message on a text session, creating the session first when `newSession` is given.
+ * The session's last activity moves only when the message is new. Returns the session row and whether
+ * the message was new.
+ */
+export async function recordTextMessage(
+  db: Db,
+  session: { newSession: typeof calls.$inferInsert | null; callId: string; workspaceId: string },
+  event: NewCallEvent,
+): Promise<{ call: CallRow | undefined; isNew: boolean }> {
+  const statements: Statement[] = [];
+  if (session.newSession) statements.push(insertCallUnlessExists(db, session.newSession));
+  statements.push(
+    insertEventUnlessDuplicate(db, event),
+    db
+      .update(calls)
+      .set({ updatedAt: event.at })
+      .where(
+        and(
+          eq(calls.workspaceId, session.workspaceId),
+          eq(calls.id, session.callId),
+          eventInserted(event.id),
+        ),
+      )
+      .returning({ id: calls.id }),
+  );
+  const results = await db.batch(statements as [Statement, ...Statement[]]);
+  const updated = results.at(-1) as { id: string }[];
+  return { call: await findCall(db, session.workspaceId, session.callId), isNew: updated.length > 0 };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sealed fields: the caller's number and message bodies are PHI, sealed with the workspace's key and bound
+// to the row they belong to.
+
+const fromNumberField = (callId: string) => `calls.from_number:${callId}`;
+const messageBodyField = (eventId: string) => `call_events.body:${eventId}`;
+
+export const sealFromNumber = (masterKey: string, workspaceId: string, callId: string, number: string) =>
+  encryptField(masterKey, workspaceId, fromNumberField(callId), number);
+export const openFromNumber = (masterKey: string, workspaceId: string, callId: string, sealed: string) =>
+  decryptField(masterKey, workspaceId, fromNumberField(callId), sealed);
+export const sealMessageBody = (masterKey: string, workspaceId: string, eventId: string, body: string) =>
+  encryptField(masterKey, workspaceId, messageBodyField(eventId), body);
+/** Opens an SMS event's `data.body_enc`. */
+export const openMessageBody = (masterKey: string, workspaceId: string, eventId: string, sealed: string) =>
+  decryptField(masterKey, workspaceId, messageBodyField(eventId), sealed);
+
+/** Whether any call or text session was answered by this service (they keep it as their history). */
+export async function serviceHasCalls(db: Db, workspaceId: string, serviceId: string): Promise<boolean> {
+  const [row] = await db
+    .select({ id: calls.id })
+    .from(calls)
+    .where(and(eq(calls.workspaceId, workspaceId), eq(calls.serviceId, serviceId)))
+    .limit(1);
+  return Boolean(row);
+}
