@@ -72,7 +72,8 @@ function patientResources(tag: string, n: number): Resource[] {
           use: "usual",
           type: { coding: [{ system: "http://terminology.hl7.org/CodeSystem/v2-0203", code: "MR" }] },
           system: "urn:oid:2.16.840.1.113883.19.5",
-          value: `MRN${n}`,
+          // Per round, like the ids: a repeated MRN would be the same person, and merge.
+          value: `MRN-${tag}${n}`,
         },
       ],
       name: [{ use: "official", family: p.familyName, given: [p.givenName] }],

@@ -1,14 +1,180 @@
 /**
- * `CallSession`: one object per one live call (id = call id): turns, context-graph state, risk timeline, operator participants.
- * Declared with SQLite storage; its behaviour arrives with the issue that owns it (see ARCHITECTURE.md).
+ * `CallSession`: one object per live call (named by the call id). It holds the call's media WebSocket
+ * with the Hibernation API and keeps everything a turn needs in its SQLite storage (call meta, engine
+ * state, turns with timings, tool runs, the timeline), so an evicted or hibernated object picks the
+ * conversation up where it was. At the end it writes the call's outcome and timeline to D1 (ids, states,
+ * timings: no PHI) and the speaker-attributed transcript to R2 (memory L0), then forgets the PHI it held.
+ *
+ * ConversationRelay (https://www.twilio.com/docs/voice/conversationrelay/websocket-messages): inbound
+ * `setup`, `prompt`, `dtmf`, `interrupt`, `error`; outbound `text` tokens (the last with `last: true`) and
+ * `end` with `handoffData` (a JSON string: `reason`, and `to` for a transfer), sent after the goodbye's
+ * last token so the transfer is deferred until the caller has heard it. Media Streams is not driven here
+ * yet: without speech services the socket is closed with a logged reason.
  */
 import { DurableObject } from "cloudflare:workers";
+import { eq } from "drizzle-orm";
+import { z } from "zod";
+import type { ContextGraph } from "../shared/calls/context-graph";
+import {
+  type EnginePatient,
+  type EnginePersona,
+  type EngineState,
+  type HistoryTurn,
+  initialEngineState,
+  type KnowledgeEntry,
+  type ToolCall,
+  type TurnInput,
+  type TurnOutput,
+} from "../shared/engine/engine";
+import { LocalEngine } from "../shared/engine/local-engine";
+import { newId } from "../shared/ids";
+import { Persona } from "../shared/schemas/tenancy";
+import { findCallById, finishCallRow, patientByPhoneHash } from "../workers/calls/session-client";
+import { executeTools, type ToolContext, type ToolExecution } from "../workers/calls/tools";
+import { insertEventUnlessDuplicate, openFromNumber } from "../workers/db/calls";
+import { database, type Statement } from "../workers/db/client";
+import { loadActiveGraph, loadKnowledge } from "../workers/db/context-graphs";
+import { workspaces } from "../workers/db/schema";
+import { findService } from "../workers/db/tenancy";
+import { DEFAULT_TIME_ZONE } from "../workers/ehr/scheduling-slots";
+import { publish } from "../workers/events";
+import { patientMemory, putTranscript, rememberInteraction } from "../workers/world/memory";
 import { migrate } from "./sql-migrations";
 
-const SCHEMA: readonly string[] = ["CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"];
+const SCHEMA: readonly string[] = [
+  "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+  // Turns: text is PHI, kept only while the call lives (cleared once the transcript is in R2).
+  `CREATE TABLE turns (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     speaker TEXT NOT NULL,
+     text TEXT NOT NULL,
+     heard TEXT,
+     state_id TEXT,
+     intent TEXT,
+     risk_score REAL,
+     risk_level TEXT,
+     started_at TEXT NOT NULL,
+     first_token_at TEXT,
+     ended_at TEXT
+   )`,
+  `CREATE TABLE tool_runs (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     turn_seq INTEGER,
+     name TEXT NOT NULL,
+     outcome TEXT NOT NULL,
+     latency_ms INTEGER NOT NULL,
+     at TEXT NOT NULL
+   )`,
+  // State transitions, escalations, errors: ids and codes only.
+  `CREATE TABLE timeline (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     kind TEXT NOT NULL,
+     data TEXT NOT NULL,
+     at TEXT NOT NULL
+   )`,
+];
+
+/** Header names the Worker's upgrade route uses to hand the verified call id and transport over. */
+export const CALL_ID_HEADER = "X-Switchboard-Call-Id";
+export const TRANSPORT_HEADER = "X-Switchboard-Transport";
+
+/** No prompt for this long after the agent spoke: ask once if the caller is there, then end politely. */
+export const SILENCE_TIMEOUT_MS = 12_000;
+/** A call never lasts longer than this. */
+export const MAX_CALL_DURATION_MS = 30 * 60_000;
+/** Tool rounds per caller turn (a tool result may lead the engine to the next lookup). */
+const MAX_TOOL_ROUNDS = 4;
+const HISTORY_TURNS = 12;
+
+/** What the session knows about its call; no PHI (the caller's number stays sealed as D1 holds it). */
+interface CallMeta {
+  callId: string;
+  workspaceId: string;
+  serviceId: string;
+  graphId: string;
+  graphVersion: number;
+  callSid: string | null;
+  fromNumberEnc: string | null;
+  patientEntityId: string | null;
+  verified: boolean;
+  returning: boolean;
+  startedAt: string;
+  escalated: boolean;
+  escalationReason: string | null;
+}
+
+/** Everything the engine reads besides the state, loaded once at setup and kept for the call's life. */
+interface CallContext {
+  graph: ContextGraph;
+  knowledge: KnowledgeEntry[];
+  persona: EnginePersona;
+  timeZone: string;
+}
+
+type EndReason =
+  | "completed"
+  | "escalation"
+  | "transfer"
+  | "silence"
+  | "max_duration"
+  | "unavailable"
+  | "hangup";
+
+/** ConversationRelay's inbound messages, as Twilio documents them (other fields are ignored). */
+const InboundFrame = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("setup"),
+    callSid: z.string().max(64).optional(),
+    customParameters: z.record(z.string(), z.string()).optional(),
+  }),
+  z.object({
+    type: z.literal("prompt"),
+    voicePrompt: z.string().max(4000),
+    lang: z.string().max(16).optional(),
+    last: z.boolean().optional(),
+  }),
+  z.object({ type: z.literal("dtmf"), digit: z.string().regex(/^[0-9*#A-Dw]{1,8}$/) }),
+  z.object({
+    type: z.literal("interrupt"),
+    utteranceUntilInterrupt: z.string().max(4000),
+    durationUntilInterruptMs: z.number().nonnegative().optional(),
+  }),
+  z.object({ type: z.literal("error"), description: z.string().max(2000).optional() }),
+]);
+type InboundFrame = z.infer<typeof InboundFrame>;
+
+/** Executes the tools the engine asked for; the real one is W2's `executeTools`, tests may swap it. */
+export type ToolExecutor = (env: Env, context: ToolContext, calls: ToolCall[]) => Promise<ToolExecution[]>;
+let toolExecutor: ToolExecutor = executeTools;
+/** For tests: replaces the tool executor (pass nothing to restore the real one). */
+export function setToolExecutor(executor?: ToolExecutor) {
+  toolExecutor = executor ?? executeTools;
+}
+
+/** Splits a reply into a few tokens the way a streaming model would send them (words keep their spaces). */
+export function replyTokens(reply: string, parts = 3): string[] {
+  const words = reply.match(/\S+\s*/g) ?? [];
+  if (words.length === 0) return [reply];
+  const size = Math.max(1, Math.ceil(words.length / parts));
+  const tokens: string[] = [];
+  for (let i = 0; i < words.length; i += size) tokens.push(words.slice(i, i + size).join(""));
+  return tokens;
+}
+
+function log(level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>) {
+  const line = JSON.stringify({ level, event, ...fields });
+  if (level === "error") console.error(line);
+  else if (level === "warn") console.warn(line);
+  else console.info(line);
+}
+
+const errorName = (err: unknown) => (err instanceof Error ? err.name : "Error");
 
 export class CallSession extends DurableObject<Env> {
   readonly #schemaVersion: number;
+  readonly #engine = new LocalEngine();
+  /** Frames are handled one after another: a turn awaits D1 and tools, and the next frame must wait. */
+  #queue: Promise<void> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -18,5 +184,648 @@ export class CallSession extends DurableObject<Env> {
   /** Liveness and storage schema version, for health checks. */
   async describe(): Promise<{ kind: "CallSession"; schemaVersion: number }> {
     return { kind: "CallSession", schemaVersion: this.#schemaVersion };
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Storage
+
+  #get<T>(key: string): T | null {
+    const row = this.ctx.storage.sql
+      .exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key)
+      .toArray()[0];
+    return row ? (JSON.parse(row.value) as T) : null;
+  }
+
+  #put(key: string, value: unknown) {
+    this.ctx.storage.sql.exec(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      key,
+      JSON.stringify(value),
+    );
+  }
+
+  #delete(key: string) {
+    this.ctx.storage.sql.exec("DELETE FROM meta WHERE key = ?", key);
+  }
+
+  #timeline(kind: string, data: Record<string, unknown>, at = new Date().toISOString()) {
+    this.ctx.storage.sql.exec(
+      "INSERT INTO timeline (kind, data, at) VALUES (?, ?, ?)",
+      kind,
+      JSON.stringify(data),
+      at,
+    );
+  }
+
+  #history(): HistoryTurn[] {
+    return this.ctx.storage.sql
+      .exec<{ speaker: HistoryTurn["speaker"]; text: string; heard: string | null }>(
+        "SELECT speaker, text, heard FROM turns ORDER BY seq DESC LIMIT ?",
+        HISTORY_TURNS,
+      )
+      .toArray()
+      .reverse()
+      .map((t) => ({ speaker: t.speaker, text: t.heard ?? t.text }));
+  }
+
+  /** What the caller heard of the agent's last turn (trimmed by a barge-in). */
+  #lastHeard(): string {
+    const row = this.ctx.storage.sql
+      .exec<{ text: string; heard: string | null }>(
+        "SELECT text, heard FROM turns WHERE speaker = 'agent' ORDER BY seq DESC LIMIT 1",
+      )
+      .toArray()[0];
+    return row ? (row.heard ?? row.text) : "";
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // The socket
+
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket")
+      return new Response("Expected a WebSocket upgrade", { status: 426 });
+    const callId = request.headers.get(CALL_ID_HEADER);
+    const transport = request.headers.get(TRANSPORT_HEADER);
+    if (!callId || !transport) return new Response("Missing call", { status: 400 });
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server, [transport]);
+    if (this.#get<string>("call_id") === null) this.#put("call_id", callId);
+    if (transport === "media_streams") {
+      // Media Streams needs speech-to-text and text-to-speech; this build drives ConversationRelay only.
+      log("warn", "call.speech_unavailable", { call_id: callId, reason: "speech services not configured" });
+      server.close(1011, "speech services not configured");
+    }
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const run = this.#queue.then(() => this.#onMessage(ws, message));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    await this.#queue;
+    log("info", "call.socket_closed", { call_id: this.#get<string>("call_id"), code });
+    await this.#finish("hangup");
+    try {
+      ws.close(1000, "closed");
+    } catch {
+      // Already closed.
+    }
+  }
+
+  override async webSocketError(_ws: WebSocket, error: unknown): Promise<void> {
+    log("warn", "call.socket_error", { call_id: this.#get<string>("call_id"), error: errorName(error) });
+    await this.#queue;
+    await this.#finish("hangup");
+  }
+
+  async #onMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const callId = this.#get<string>("call_id");
+    if (this.#get<string>("ended_at")) return;
+    let frame: InboundFrame;
+    try {
+      if (typeof message !== "string") throw new Error("binary");
+      const parsed = InboundFrame.safeParse(JSON.parse(message));
+      if (!parsed.success) throw new Error("schema");
+      frame = parsed.data;
+    } catch (err) {
+      // Ids only: the frame may carry what the caller said.
+      log("warn", "call.invalid_frame", { call_id: callId, reason: (err as Error).message.slice(0, 20) });
+      this.#timeline("invalid_frame", {});
+      return;
+    }
+    try {
+      switch (frame.type) {
+        case "setup":
+          return await this.#setup(ws, frame.callSid ?? null);
+        case "prompt": {
+          // With partial prompts on, `last: false` pieces come first; the turn runs on the complete one.
+          const pending = (this.#get<string>("partial_prompt") ?? "") + frame.voicePrompt;
+          if (frame.last === false) return this.#put("partial_prompt", pending);
+          this.#delete("partial_prompt");
+          return await this.#turn(ws, pending.trim());
+        }
+        case "dtmf":
+          return await this.#turn(ws, frame.digit);
+        case "interrupt":
+          return this.#interrupted(frame.utteranceUntilInterrupt, frame.durationUntilInterruptMs);
+        case "error":
+          log("warn", "call.relay_error", { call_id: callId });
+          this.#timeline("relay_error", {});
+          return;
+      }
+    } catch (err) {
+      log("error", "call.turn_failed", { call_id: callId, error: errorName(err) });
+      this.#timeline("turn_failed", { error: errorName(err) });
+    }
+  }
+
+  /** The caller barged in: the agent's last turn is what they heard, and the engine gets that next turn. */
+  #interrupted(heard: string, durationMs: number | undefined) {
+    const last = this.ctx.storage.sql
+      .exec<{ seq: number; text: string }>(
+        "SELECT seq, text FROM turns WHERE speaker = 'agent' ORDER BY seq DESC LIMIT 1",
+      )
+      .toArray()[0];
+    if (!last) return;
+    // Twilio reports the words spoken; never more than what was said.
+    const trimmed = heard.length <= last.text.length ? heard : last.text;
+    this.ctx.storage.sql.exec("UPDATE turns SET heard = ? WHERE seq = ?", trimmed, last.seq);
+    this.#timeline("interrupt", { turn: last.seq, duration_ms: durationMs ?? null });
+  }
+
+  #send(ws: WebSocket, frame: Record<string, unknown>) {
+    ws.send(JSON.stringify(frame));
+  }
+
+  /** Streams a reply as a few `text` tokens, the last with `last: true`; returns when the first went out. */
+  #speak(ws: WebSocket, reply: string): string {
+    const tokens = replyTokens(reply);
+    let firstAt = "";
+    tokens.forEach((token, i) => {
+      this.#send(ws, { type: "text", token, last: i === tokens.length - 1 });
+      if (i === 0) firstAt = new Date().toISOString();
+    });
+    return firstAt;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Setup and turns
+
+  async #setup(ws: WebSocket, callSid: string | null) {
+    const callId = this.#get<string>("call_id")!;
+    if (this.#get<CallMeta>("call")) return; // Twilio reconnected, or a duplicate setup: the call goes on.
+    const db = database(this.env.DB);
+    const call = await findCallById(db, callId);
+    const service = call?.serviceId ? await findService(db, call.workspaceId, call.serviceId) : undefined;
+    const active = call && service ? await loadActiveGraph(db, call.workspaceId, service.id) : null;
+    // A call answered with Media Streams has no business on the relay socket (the token names the call only).
+    const reason = !call
+      ? "no_call"
+      : call.transport !== "conversation_relay"
+        ? "wrong_transport"
+        : !active
+          ? "no_graph"
+          : null;
+    if (reason || !call || !service || !active) {
+      log("warn", "call.unavailable", { call_id: callId, reason: reason ?? "no_service" });
+      this.#speak(ws, "I'm sorry, this line can't take calls right now. Please try again later. Goodbye.");
+      this.#send(ws, { type: "end", handoffData: JSON.stringify({ reason: "unavailable" }) });
+      this.#put("ended_at", new Date().toISOString());
+      return;
+    }
+    const [knowledge, workspace] = await Promise.all([
+      loadKnowledge(db, call.workspaceId, service.id),
+      db.query.workspaces.findFirst({ where: eq(workspaces.id, call.workspaceId), columns: { name: true } }),
+    ]);
+    const persona = Persona.safeParse(service.persona);
+    const { agent_name, tone } = persona.success ? persona.data : Persona.parse({});
+    const patientEntityId = call.fromNumberHash
+      ? await patientByPhoneHash(db, call.workspaceId, call.fromNumberHash)
+      : null;
+    let patient: EnginePatient | null = null;
+    if (patientEntityId) {
+      try {
+        patient = await patientMemory(this.env, call.workspaceId, patientEntityId);
+      } catch (err) {
+        log("warn", "call.patient_context_failed", { call_id: callId, error: errorName(err) });
+      }
+    }
+    const now = new Date();
+    const meta: CallMeta = {
+      callId,
+      workspaceId: call.workspaceId,
+      serviceId: service.id,
+      graphId: active.id,
+      graphVersion: active.version,
+      callSid: callSid ?? call.providerSid,
+      fromNumberEnc: call.fromNumberEnc,
+      patientEntityId,
+      verified: false,
+      returning: patientEntityId !== null,
+      startedAt: now.toISOString(),
+      escalated: false,
+      escalationReason: null,
+    };
+    const context: CallContext = {
+      graph: active.graph,
+      knowledge,
+      persona: { name: agent_name, tone, clinic_name: workspace?.name ?? service.name },
+      timeZone: DEFAULT_TIME_ZONE,
+    };
+    this.#put("call", meta);
+    this.#put("context", context);
+    // PHI: the caller's L3 context, held only while the call lives.
+    if (patient) this.#put("patient", patient);
+    this.#put("engine_state", initialEngineState(active.graph, { returning: meta.returning, now }));
+    this.#put("max_deadline", now.getTime() + MAX_CALL_DURATION_MS);
+    this.#timeline("setup", {
+      graph_id: active.id,
+      graph_version: active.version,
+      returning: meta.returning,
+    });
+    log("info", "call.session_started", { call_id: callId, workspace_id: call.workspaceId });
+    await this.#turn(ws, "");
+  }
+
+  /** One caller turn ("" for the greeting): engine, tools, engine again, reply, persistence, events. */
+  async #turn(ws: WebSocket, utterance: string) {
+    const meta = this.#get<CallMeta>("call");
+    const context = this.#get<CallContext>("context");
+    const state = this.#get<EngineState>("engine_state");
+    if (!meta || !context || !state) {
+      log("warn", "call.prompt_before_setup", { call_id: this.#get<string>("call_id") });
+      return;
+    }
+    const startedAt = new Date();
+    const heard = this.#lastHeard();
+    const history = this.#history();
+    if (utterance) {
+      this.ctx.storage.sql.exec(
+        "INSERT INTO turns (speaker, text, state_id, started_at, ended_at) VALUES ('caller', ?, ?, ?, ?)",
+        utterance,
+        state.state_id,
+        startedAt.toISOString(),
+        startedAt.toISOString(),
+      );
+    }
+    this.#put("reprompted", false);
+    const base: Omit<TurnInput, "state" | "utterance" | "heard" | "history"> = {
+      graph: context.graph,
+      knowledge: context.knowledge,
+      patient: this.#get<EnginePatient>("patient"),
+      identity_verified: meta.verified,
+      guidance: [],
+      persona: context.persona,
+      now: startedAt,
+      time_zone: context.timeZone,
+    };
+    let out = await this.#engine.respond({ ...base, state, utterance, heard, history });
+    const replies = [out.reply];
+    let ending: { reason: EndReason; handoff: Record<string, unknown> } | null = null;
+    let escalation = out.escalate?.reason ?? null;
+    this.#persistState(out, state.state_id);
+
+    for (let round = 0; out.tool_calls.length > 0 && round < MAX_TOOL_ROUNDS && !ending; round++) {
+      const executions = await this.#runTools(meta, out.tool_calls, out.state.turn);
+      for (const ex of executions) {
+        if (ex.patientEntityId) meta.patientEntityId = ex.patientEntityId;
+        if (ex.patient) this.#put("patient", ex.patient);
+        if (ex.result.name === "verify_identity" && ex.result.outcome === "ok") meta.verified = true;
+        if (ex.escalation) escalation ??= ex.escalation.reason;
+        if (ex.transfer) ending = { reason: "transfer", handoff: { reason: "transfer", to: ex.transfer.to } };
+        else if (ex.end) ending ??= { reason: "completed", handoff: { reason: "completed" } };
+      }
+      this.#put("call", meta);
+      if (escalation || ending) break;
+      const previous = out.state.state_id;
+      out = await this.#engine.respond({
+        ...base,
+        patient: this.#get<EnginePatient>("patient"),
+        identity_verified: meta.verified,
+        state: out.state,
+        utterance: "",
+        heard: "",
+        history: [...history, ...(utterance ? [{ speaker: "caller" as const, text: utterance }] : [])],
+        tool_results: executions.map((e) => e.result),
+      });
+      replies.push(out.reply);
+      escalation ??= out.escalate?.reason ?? null;
+      this.#persistState(out, previous);
+    }
+    if (escalation)
+      ending ??= { reason: "escalation", handoff: { reason: "escalation", reason_code: escalation } };
+    if (!ending && out.end_call) ending = { reason: "completed", handoff: { reason: "completed" } };
+
+    const reply = replies.filter((r) => r.trim()).join(" ");
+    const firstTokenAt = reply ? this.#speak(ws, reply) : null;
+    const endedAt = new Date().toISOString();
+    this.ctx.storage.sql.exec(
+      `INSERT INTO turns (speaker, text, state_id, intent, risk_score, risk_level, started_at, first_token_at, ended_at)
+       VALUES ('agent', ?, ?, ?, ?, ?, ?, ?, ?)`,
+      reply,
+      out.state.state_id,
+      out.intent?.name ?? null,
+      out.risk.score,
+      out.risk.level,
+      startedAt.toISOString(),
+      firstTokenAt,
+      endedAt,
+    );
+    await publish(this.env, meta.workspaceId, {
+      type: "call.updated",
+      data: {
+        call_id: meta.callId,
+        service_id: meta.serviceId,
+        state_id: out.state.state_id,
+        risk_level: out.risk.level,
+      },
+    });
+    if (escalation && !meta.escalated) {
+      meta.escalated = true;
+      meta.escalationReason = escalation;
+      this.#put("call", meta);
+      this.#timeline("escalation", { reason: escalation, state_id: out.state.state_id });
+      await publish(this.env, meta.workspaceId, {
+        type: "call.escalated",
+        data: { call_id: meta.callId, service_id: meta.serviceId, reason: escalation },
+      });
+    }
+    if (ending) {
+      // After the last token: Twilio plays the goodbye, then ends the session (and makes any transfer).
+      this.#send(ws, { type: "end", handoffData: JSON.stringify(ending.handoff) });
+      await this.#finish(ending.reason);
+      return;
+    }
+    this.#put("silence_deadline", Date.now() + SILENCE_TIMEOUT_MS);
+    await this.#scheduleAlarm();
+  }
+
+  #persistState(out: TurnOutput, previousStateId: string) {
+    this.#put("engine_state", out.state);
+    if (out.state.state_id !== previousStateId)
+      this.#timeline("state", { from: previousStateId, to: out.state.state_id });
+  }
+
+  async #runTools(meta: CallMeta, calls: ToolCall[], turn: number): Promise<ToolExecution[]> {
+    const callerPhone = meta.fromNumberEnc
+      ? await openFromNumber(
+          this.env.ENCRYPTION_KEY,
+          meta.workspaceId,
+          meta.callId,
+          meta.fromNumberEnc,
+        ).catch(() => null)
+      : null;
+    const context: ToolContext = {
+      workspaceId: meta.workspaceId,
+      callId: meta.callId,
+      serviceId: meta.serviceId,
+      callerPhone,
+      patientEntityId: meta.patientEntityId,
+      now: new Date(),
+      timeZone: this.#get<CallContext>("context")?.timeZone ?? DEFAULT_TIME_ZONE,
+      turn,
+    };
+    let executions: ToolExecution[];
+    try {
+      executions = await toolExecutor(this.env, context, calls);
+    } catch (err) {
+      log("error", "call.tools_failed", { call_id: meta.callId, error: errorName(err) });
+      executions = calls.map((c) => ({
+        result: { name: c.name, outcome: "error", data: { reason: "tool_failed" } },
+        latency_ms: 0,
+      }));
+    }
+    const turnSeq =
+      this.ctx.storage.sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM turns").toArray()[0]
+        ?.seq ?? null;
+    const at = new Date().toISOString();
+    for (const ex of executions) {
+      this.ctx.storage.sql.exec(
+        "INSERT INTO tool_runs (turn_seq, name, outcome, latency_ms, at) VALUES (?, ?, ?, ?, ?)",
+        turnSeq,
+        ex.result.name,
+        ex.result.outcome,
+        Math.round(ex.latency_ms),
+        at,
+      );
+    }
+    return executions;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Alarms: silence and maximum duration
+
+  async #scheduleAlarm() {
+    const next = [this.#get<number>("silence_deadline"), this.#get<number>("max_deadline")].filter(
+      (t): t is number => typeof t === "number",
+    );
+    if (next.length > 0) await this.ctx.storage.setAlarm(Math.min(...next));
+  }
+
+  override async alarm(): Promise<void> {
+    const run = this.#queue.then(() => this.#onAlarm());
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #onAlarm() {
+    if (this.#get<string>("ended_at") || !this.#get<CallMeta>("call")) return;
+    const ws = this.ctx.getWebSockets("conversation_relay")[0];
+    const now = Date.now();
+    const maxDeadline = this.#get<number>("max_deadline");
+    const silenceDeadline = this.#get<number>("silence_deadline");
+    if (maxDeadline !== null && now >= maxDeadline) {
+      return this.#closePolitely(
+        ws,
+        "max_duration",
+        "We've reached the time limit for this call. Thank you for calling. Goodbye.",
+      );
+    }
+    if (silenceDeadline !== null && now >= silenceDeadline) {
+      if (!this.#get<boolean>("reprompted")) {
+        this.#put("reprompted", true);
+        if (ws) this.#speakAgent(ws, "Are you still there?");
+        this.#timeline("silence_reprompt", {});
+        this.#put("silence_deadline", now + SILENCE_TIMEOUT_MS);
+      } else {
+        return this.#closePolitely(
+          ws,
+          "silence",
+          "I haven't heard from you, so I'll end the call now. Please call back anytime. Goodbye.",
+        );
+      }
+    }
+    await this.#scheduleAlarm();
+  }
+
+  #speakAgent(ws: WebSocket, text: string) {
+    const startedAt = new Date().toISOString();
+    const firstTokenAt = this.#speak(ws, text);
+    const state = this.#get<EngineState>("engine_state");
+    this.ctx.storage.sql.exec(
+      "INSERT INTO turns (speaker, text, state_id, started_at, first_token_at, ended_at) VALUES ('agent', ?, ?, ?, ?, ?)",
+      text,
+      state?.state_id ?? null,
+      startedAt,
+      firstTokenAt,
+      new Date().toISOString(),
+    );
+  }
+
+  async #closePolitely(ws: WebSocket | undefined, reason: EndReason, goodbye: string) {
+    if (ws) {
+      this.#speakAgent(ws, goodbye);
+      this.#send(ws, { type: "end", handoffData: JSON.stringify({ reason }) });
+    }
+    await this.#finish(reason);
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // The end: D1 timeline and outcome, R2 transcript, then forget the PHI
+
+  async #finish(reason: EndReason) {
+    const meta = this.#get<CallMeta>("call");
+    if (this.#get<string>("finished_at")) return;
+    const endedAt = new Date().toISOString();
+    if (!this.#get<string>("ended_at")) this.#put("ended_at", endedAt);
+    await this.ctx.storage.deleteAlarm();
+    if (!meta) return;
+    this.#timeline("end", { reason });
+    const state = this.#get<EngineState>("engine_state");
+    try {
+      await this.#writeTimeline(meta, state?.state_id ?? null);
+      await this.#writeTranscript(meta);
+      this.#put("finished_at", new Date().toISOString());
+      // PHI held for the call's life only: turn text, the caller's context, the sealed number.
+      this.ctx.storage.sql.exec("UPDATE turns SET text = '', heard = NULL");
+      this.#delete("patient");
+      this.#put("call", { ...meta, fromNumberEnc: null });
+      log("info", "call.session_ended", { call_id: meta.callId, reason });
+    } catch (err) {
+      log("error", "call.finish_failed", { call_id: meta.callId, error: errorName(err) });
+    }
+  }
+
+  async #writeTimeline(meta: CallMeta, finalState: string | null) {
+    const db = database(this.env.DB);
+    const sql = this.ctx.storage.sql;
+    const base = { workspaceId: meta.workspaceId, callId: meta.callId };
+    const events = [
+      ...sql
+        .exec<{
+          seq: number;
+          speaker: string;
+          state_id: string | null;
+          intent: string | null;
+          risk_score: number | null;
+          risk_level: string | null;
+          started_at: string;
+          first_token_at: string | null;
+          ended_at: string | null;
+          heard: string | null;
+        }>(
+          "SELECT seq, speaker, state_id, intent, risk_score, risk_level, started_at, first_token_at, ended_at, heard FROM turns ORDER BY seq",
+        )
+        .toArray()
+        .map((t) => ({
+          kind: "turn",
+          dedupeKey: `session:turn:${t.seq}`,
+          at: t.started_at,
+          data: {
+            seq: t.seq,
+            speaker: t.speaker,
+            state_id: t.state_id,
+            intent: t.intent,
+            risk_score: t.risk_score,
+            risk_level: t.risk_level,
+            first_token_ms: t.first_token_at ? Date.parse(t.first_token_at) - Date.parse(t.started_at) : null,
+            interrupted: t.heard !== null,
+          },
+        })),
+      ...sql
+        .exec<{
+          id: number;
+          turn_seq: number | null;
+          name: string;
+          outcome: string;
+          latency_ms: number;
+          at: string;
+        }>("SELECT id, turn_seq, name, outcome, latency_ms, at FROM tool_runs ORDER BY id")
+        .toArray()
+        .map((t) => ({
+          kind: "tool",
+          dedupeKey: `session:tool:${t.id}`,
+          at: t.at,
+          data: { name: t.name, outcome: t.outcome, latency_ms: t.latency_ms, turn: t.turn_seq },
+        })),
+      ...sql
+        .exec<{ id: number; kind: string; data: string; at: string }>(
+          "SELECT id, kind, data, at FROM timeline ORDER BY id",
+        )
+        .toArray()
+        .map((t) => ({
+          kind: t.kind,
+          dedupeKey: `session:timeline:${t.id}`,
+          at: t.at,
+          data: JSON.parse(t.data) as Record<string, unknown>,
+        })),
+    ];
+    const statements: Statement[] = events.map((e) =>
+      insertEventUnlessDuplicate(db, { id: newId("cev"), ...base, ...e }),
+    );
+    statements.push(
+      finishCallRow(db, meta.workspaceId, meta.callId, {
+        finalState,
+        escalated: meta.escalated,
+        patientEntityId: meta.patientEntityId,
+      }),
+    );
+    for (let i = 0; i < statements.length; i += 50) {
+      const chunk = statements.slice(i, i + 50);
+      await db.batch(chunk as [Statement, ...Statement[]]);
+    }
+  }
+
+  async #writeTranscript(meta: CallMeta) {
+    const turns = this.ctx.storage.sql
+      .exec<{ speaker: "caller" | "agent" | "operator"; text: string; started_at: string }>(
+        "SELECT speaker, text, started_at FROM turns WHERE text != '' ORDER BY seq",
+      )
+      .toArray()
+      .map((t) => ({ speaker: t.speaker, text: t.text.slice(0, 4000), at: t.started_at }));
+    if (turns.length === 0) return;
+    if (meta.patientEntityId && meta.verified) {
+      try {
+        await rememberInteraction(
+          this.env,
+          meta.workspaceId,
+          {
+            entityId: meta.patientEntityId,
+            interactionId: meta.callId,
+            channel: "voice",
+            direction: "inbound",
+            occurredAt: meta.startedAt,
+            turns,
+          },
+          { actorType: "system", actorId: null },
+        );
+        return;
+      } catch (err) {
+        // The transcript is kept even when the interaction cannot be recorded on the patient.
+        log("warn", "call.interaction_not_recorded", {
+          call_id: meta.callId,
+          error: errorName(err),
+          code: (err as { code?: string }).code ?? null,
+        });
+      }
+    }
+    await putTranscript(this.env, meta.workspaceId, meta.callId, turns);
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // For tests and the calls API: what the session holds (ids, states, timings; turn text while live)
+
+  async snapshot() {
+    const sql = this.ctx.storage.sql;
+    return {
+      call: this.#get<CallMeta>("call"),
+      engineState: this.#get<EngineState>("engine_state"),
+      endedAt: this.#get<string>("ended_at"),
+      finishedAt: this.#get<string>("finished_at"),
+      turns: sql
+        .exec<{ seq: number; speaker: string; text: string; heard: string | null; state_id: string | null }>(
+          "SELECT seq, speaker, text, heard, state_id FROM turns ORDER BY seq",
+        )
+        .toArray(),
+      tools: sql
+        .exec<{ name: string; outcome: string; latency_ms: number }>(
+          "SELECT name, outcome, latency_ms FROM tool_runs ORDER BY id",
+        )
+        .toArray(),
+    };
   }
 }

@@ -9,6 +9,8 @@ import { newId } from "../shared/ids";
 import { apiKeysApi } from "./api/api-keys";
 import { auditApi } from "./api/audit";
 import { authApi } from "./api/auth";
+import { callSocketsApi } from "./api/call-sockets";
+import { callsApi } from "./api/calls";
 import { contextGraphsApi } from "./api/context-graphs";
 import { dataSourcesApi } from "./api/data-sources";
 import { openApiDocument, renderDocsPage } from "./api/docs";
@@ -60,11 +62,13 @@ export function buildApp() {
   app.route("/", syncApi);
   app.route("/", schedulingApi);
   app.route("/", pipelineApi);
+  app.route("/", callsApi);
   // Outside /v1: the EHR authenticates with its data source's webhook secret, not a user's credentials.
   app.route("/", fhirWebhookApi);
   app.route("/", fhirImportApi);
   // Outside /v1: Twilio authenticates with X-Twilio-Signature (workers/telephony/twilio-signature.ts).
   app.route("/", telephonyApi);
+  app.route("/", callSocketsApi);
 
   // Built on first use, not at start-up: a cold Worker answering a call should not pay for it.
   let document: ReturnType<typeof openApiDocument> | undefined;
@@ -76,7 +80,11 @@ export function buildApp() {
   app.get("/docs", (c) => c.html(renderDocsPage(doc())));
 
   app.notFound(async (c) => {
-    if (["/v1/", "/auth/", "/telephony/", "/webhooks/"].some((prefix) => c.req.path.startsWith(prefix))) {
+    if (
+      ["/v1/", "/auth/", "/telephony/", "/webhooks/", "/recordings/"].some((prefix) =>
+        c.req.path.startsWith(prefix),
+      )
+    ) {
       return handleError(new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}`), c);
     }
     // A copy: the assets binding's headers are immutable, and the middleware above adds security headers.

@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { type ApiResponse, api, expectError } from "../helpers/http";
 import { documentedOperations } from "../helpers/openapi";
-import { FIXTURE_REQUIRED_TAGS, insertSandboxSource } from "../helpers/operations";
+import { FIXTURE_REQUIRED_TAGS, insertCall, insertSandboxSource } from "../helpers/operations";
 import {
   createWorkspace,
   insertApiKey,
@@ -15,8 +15,13 @@ import {
   type TestWorkspace,
 } from "../helpers/workspace";
 
+// Lists directly under the workspace; nested ones (a service's knowledge, say) page in their own suites.
 const lists = (await documentedOperations()).filter(
-  (op) => op.method === "GET" && op.path.startsWith("/v1/") && op.queryParams.includes("continuation_token"),
+  (op) =>
+    op.method === "GET" &&
+    op.path.startsWith("/v1/") &&
+    op.queryParams.includes("continuation_token") &&
+    !op.path.replace("{workspace_id}", "").includes("{"),
 );
 
 let ws: TestWorkspace;
@@ -32,6 +37,7 @@ const GROW: Record<string, (workspaceId: string) => Promise<unknown>> = {
   "GET /v1/{workspace_id}/audit": (id) => insertService(id).then(() => undefined),
   // Disabled, so no cron run polls them while the suite walks the list.
   "GET /v1/{workspace_id}/data-sources": (id) => insertSandboxSource({ id }, { enabled: false }),
+  "GET /v1/{workspace_id}/calls": (id) => insertCall({ id }),
 };
 
 beforeAll(async () => {

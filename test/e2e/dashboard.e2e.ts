@@ -116,7 +116,8 @@ describe("the shell", () => {
     expect(await text(banner.getByTestId("workspace-name"))).toBe("Riverside Family Clinic");
     expect(await text(banner)).toContain("Sam Ortega");
     expect(await text(banner.locator(".badge"))).toBe("Operator");
-    expect(await text(page.getByRole("main"))).toContain(
+    // The Calls page loads its list first: wait for its empty state, not the loading line.
+    expect(await text(page.locator(".empty-state"))).toContain(
       "Live calls appear here once telephony is connected.",
     );
     expect(await nav.getByRole("link", { name: "Calls" }).getAttribute("aria-current")).toBe("page");
@@ -433,7 +434,8 @@ describe("workspaces and MFA", () => {
     await page.getByRole("button", { name: "Verify" }).click();
     await page.getByRole("navigation", { name: "Main" }).waitFor();
     expect(await picker.inputValue()).toBe(workspaceId);
-    expect(await text(page.getByRole("main"))).toContain(
+    // The Calls page loads its list first: wait for its empty state, not the loading line.
+    expect(await text(page.locator(".empty-state"))).toContain(
       "Live calls appear here once telephony is connected.",
     );
     expect(pageErrors).toEqual([]);

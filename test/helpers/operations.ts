@@ -10,7 +10,15 @@ import { and, eq } from "drizzle-orm";
 import { inject } from "vitest";
 import { INQUIRIES_GRAPH } from "../../scripts/demo-graphs";
 import { newId } from "../../shared/ids";
-import { contextGraphs, dataSources, knowledgeEntries, services, syncEvents } from "../../workers/db/schema";
+import { sealFromNumber } from "../../workers/db/calls";
+import {
+  calls,
+  contextGraphs,
+  dataSources,
+  knowledgeEntries,
+  services,
+  syncEvents,
+} from "../../workers/db/schema";
 import { sealSecrets } from "../../workers/ehr/sources";
 import { insertDataSource } from "./data-sources";
 import { db } from "./db";
@@ -85,6 +93,34 @@ export async function insertKnowledge(ws: { id: string }) {
       keywords: ["hours"],
     });
   return { id, serviceId };
+}
+
+/** A finished inbound call written straight to D1 (its caller's number sealed as the webhook seals it). */
+export async function insertCall(
+  ws: { id: string },
+  overrides: Partial<typeof calls.$inferInsert> & { from?: string } = {},
+) {
+  const { from = "+12125550177", ...row } = overrides;
+  const id = row.id ?? newId("call");
+  const startedAt = row.startedAt ?? new Date().toISOString();
+  await db()
+    .insert(calls)
+    .values({
+      id,
+      workspaceId: ws.id,
+      channel: "voice",
+      direction: "inbound",
+      providerSid: `CA${unique()}${unique()}`,
+      toNumber: "+14155550100",
+      fromNumberEnc: await sealFromNumber(env.ENCRYPTION_KEY, ws.id, id, from),
+      status: "completed",
+      statusRank: 4,
+      durationSeconds: 60,
+      answeredAt: startedAt,
+      ...row,
+      startedAt,
+    });
+  return id;
 }
 
 /** Every fixture succeeds for any role at or above the operation's `x-min-role`. */
@@ -693,6 +729,24 @@ export const SUCCESSFUL_REQUESTS: Record<string, Prepare> = {
     };
   },
 
+  "GET /v1/{workspace_id}/calls": async (ws) => {
+    await insertCall(ws);
+    return { path: `${base(ws)}/calls`, status: 200 };
+  },
+  "GET /v1/{workspace_id}/calls/volume": async (ws) => ({ path: `${base(ws)}/calls/volume`, status: 200 }),
+  "GET /v1/{workspace_id}/calls/{id}": async (ws) => ({
+    path: `${base(ws)}/calls/${await insertCall(ws)}`,
+    status: 200,
+  }),
+  "POST /v1/{workspace_id}/calls/{id}/recording-url": async (ws) => {
+    const id = await insertCall(ws);
+    await env.FILES.put(`recordings/${ws.id}/${id}.wav`, new Uint8Array(44));
+    return {
+      path: `${base(ws)}/calls/${id}/recording-url`,
+      status: 200,
+      audit: [{ action: "call.recording_url_issued", targetType: "call", targetId: id }],
+    };
+  },
   "GET /v1/{workspace_id}/audit": async (ws) => ({ path: `${base(ws)}/audit`, status: 200 }),
   "GET /v1/{workspace_id}/audit/verify": async (ws) => ({ path: `${base(ws)}/audit/verify`, status: 200 }),
 };
@@ -711,6 +765,7 @@ export const FIXTURE_REQUIRED_TAGS = [
   "Data sources",
   "Context graphs",
   "Knowledge",
+  "Calls",
 ];
 
 export const hasFixture = (op: Operation) => op.id in SUCCESSFUL_REQUESTS;

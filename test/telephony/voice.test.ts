@@ -12,7 +12,7 @@ import { findCallByProviderSid, listCallEvents, openFromNumber } from "../../wor
 import { calls } from "../../workers/db/schema";
 import { verifyStreamToken } from "../../workers/telephony/twilio-signature";
 import { db } from "../helpers/db";
-import { clinicLine, GREETING, parseXml, published, twilioPost, uniqueNumber, voiceParams } from "./helpers";
+import { clinicLine, parseXml, published, twilioPost, uniqueNumber, voiceParams } from "./helpers";
 
 const VOICE = "/telephony/twilio/voice";
 
@@ -59,7 +59,7 @@ describe("POST /telephony/twilio/voice", () => {
     expect(res.text).toBe(expected.toString());
   });
 
-  it("ConversationRelay: answers <Connect><ConversationRelay> with the persona's greeting, escaped", async () => {
+  it("ConversationRelay: answers <Connect><ConversationRelay> with no TwiML greeting (the session greets)", async () => {
     const { number } = await clinicLine("conversation_relay");
     const params = voiceParams(number.e164);
     const res = await twilioPost(VOICE, params);
@@ -67,14 +67,12 @@ describe("POST /telephony/twilio/voice", () => {
     const call = (await findCallByProviderSid(db(), params.CallSid))!;
     expect(call.transport).toBe("conversation_relay");
 
-    expect(res.text).toContain('welcomeGreeting="Hi &amp; welcome to &quot;Northside&quot; Clinic"');
+    expect(res.text).not.toContain("welcomeGreeting");
     const relay = parseXml(res.text).children[0]!.children[0]!;
     expect(relay.name).toBe("ConversationRelay");
     const { url, ...attributes } = relay.attributes;
     expect(url!.startsWith(`${wsBase()}/telephony/twilio/relay/${call.id}/`)).toBe(true);
     expect(attributes).toEqual({
-      welcomeGreeting: GREETING,
-      welcomeGreetingInterruptible: "any",
       language: "en-US",
       interruptible: "any",
       dtmfDetection: "true",
@@ -86,8 +84,6 @@ describe("POST /telephony/twilio/voice", () => {
       .connect()
       .conversationRelay({
         url: url!,
-        welcomeGreeting: GREETING,
-        welcomeGreetingInterruptible: "any",
         language: "en-US",
         interruptible: "any",
         dtmfDetection: true,

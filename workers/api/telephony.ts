@@ -161,12 +161,12 @@ async function connectTwiml(env: Env, call: CallRow, service: ServiceRow | undef
   const parameters = { call_id: call.id };
   if (transport === "media_streams") return twimlDocument([connectStream({ url, parameters })]);
   const persona = Persona.safeParse(service?.persona ?? {});
-  const { agent_name, greeting, language } = persona.success ? persona.data : Persona.parse({});
+  const { language } = persona.success ? persona.data : Persona.parse({});
+  // No welcomeGreeting: the CallSession greets on `setup`, from the service's context graph (and, for a
+  // caller it recognises, by name once verified); a TwiML greeting as well would be spoken twice.
   return twimlDocument([
     connectConversationRelay({
       url,
-      welcomeGreeting: greeting || `Hello, this is ${agent_name}. How can I help you today?`,
-      welcomeGreetingInterruptible: "any",
       language,
       interruptible: "any",
       dtmfDetection: true,

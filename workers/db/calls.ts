@@ -5,11 +5,11 @@
  * (one D1 transaction) whose later statements are guarded by what the earlier ones did, so a duplicate
  * changes nothing and a failure leaves nothing half-written.
  */
-import { and, desc, eq, gt, lt, sql } from "drizzle-orm";
+import { and, desc, eq, gt, gte, lt, lte, or, sql } from "drizzle-orm";
 import type { SQLiteUpdateSetSource } from "drizzle-orm/sqlite-core";
 import { decryptField, encryptField } from "../../shared/crypto/encryption";
 import type { Db, Statement } from "./client";
-import { callEvents, calls } from "./schema";
+import { callEvents, calls, phoneNumbers, services, worldEntities } from "./schema";
 
 export type CallRow = typeof calls.$inferSelect;
 export type CallEventRow = typeof callEvents.$inferSelect;
@@ -261,4 +261,140 @@ export async function serviceHasCalls(db: Db, workspaceId: string, serviceId: st
     .where(and(eq(calls.workspaceId, workspaceId), eq(calls.serviceId, serviceId)))
     .limit(1);
   return Boolean(row);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Reading calls for the API: newest first on the (workspace_id, started_at, id) index.
+
+export interface CallFilter {
+  /** Inclusive lower bound on `started_at`, ISO-8601 UTC. */
+  from?: string | undefined;
+  /** Exclusive upper bound on `started_at`, ISO-8601 UTC. */
+  to?: string | undefined;
+  status?: string | undefined;
+  direction?: string | undefined;
+  channel?: string | undefined;
+  minDuration?: number | undefined;
+  maxDuration?: number | undefined;
+  /** The (started_at, id) of the last row of the previous page: rows strictly older follow. */
+  before?: [string, string] | undefined;
+}
+
+export type CallListRow = CallRow & {
+  serviceName: string | null;
+  patientNameEnc: string | null;
+};
+
+/** A page of a workspace's calls, newest first, with each call's service name and linked patient's sealed name. */
+export async function listCallsPage(
+  db: Db,
+  workspaceId: string,
+  filter: CallFilter,
+  limit: number,
+  offset: number,
+): Promise<{ rows: CallListRow[]; total: number }> {
+  const conditions = [
+    eq(calls.workspaceId, workspaceId),
+    filter.from ? gte(calls.startedAt, filter.from) : undefined,
+    filter.to ? lt(calls.startedAt, filter.to) : undefined,
+    filter.status ? eq(calls.status, filter.status) : undefined,
+    filter.direction ? eq(calls.direction, filter.direction as "inbound" | "outbound") : undefined,
+    filter.channel ? eq(calls.channel, filter.channel as "voice" | "sms") : undefined,
+    filter.minDuration !== undefined ? gte(calls.durationSeconds, filter.minDuration) : undefined,
+    filter.maxDuration !== undefined ? lte(calls.durationSeconds, filter.maxDuration) : undefined,
+  ];
+  const where = and(...conditions);
+  const keyset = filter.before
+    ? or(
+        lt(calls.startedAt, filter.before[0]),
+        and(eq(calls.startedAt, filter.before[0]), lt(calls.id, filter.before[1])),
+      )
+    : undefined;
+  const [rows, total] = await Promise.all([
+    db
+      .select({
+        call: calls,
+        serviceName: services.name,
+        patientNameEnc: worldEntities.displayNameEnc,
+      })
+      .from(calls)
+      .leftJoin(services, and(eq(services.workspaceId, calls.workspaceId), eq(services.id, calls.serviceId)))
+      .leftJoin(
+        worldEntities,
+        and(eq(worldEntities.workspaceId, calls.workspaceId), eq(worldEntities.id, calls.patientEntityId)),
+      )
+      .where(and(where, keyset))
+      .orderBy(desc(calls.startedAt), desc(calls.id))
+      .limit(limit)
+      .offset(offset),
+    db.$count(calls, where),
+  ]);
+  return {
+    rows: rows.map((r) => ({ ...r.call, serviceName: r.serviceName, patientNameEnc: r.patientNameEnc })),
+    total,
+  };
+}
+
+/** One call with its service name and linked patient's sealed name, or undefined (also for another workspace's call). */
+export async function findCallWithContext(
+  db: Db,
+  workspaceId: string,
+  callId: string,
+): Promise<CallListRow | undefined> {
+  const [row] = await db
+    .select({ call: calls, serviceName: services.name, patientNameEnc: worldEntities.displayNameEnc })
+    .from(calls)
+    .leftJoin(services, and(eq(services.workspaceId, calls.workspaceId), eq(services.id, calls.serviceId)))
+    .leftJoin(
+      worldEntities,
+      and(eq(worldEntities.workspaceId, calls.workspaceId), eq(worldEntities.id, calls.patientEntityId)),
+    )
+    .where(and(eq(calls.workspaceId, workspaceId), eq(calls.id, callId)))
+    .limit(1);
+  return row && { ...row.call, serviceName: row.serviceName, patientNameEnc: row.patientNameEnc };
+}
+
+/**
+ * Voice calls per clinic number and bucket since `from`: `bucketFormat` is a SQLite strftime pattern
+ * (`%Y-%m-%dT%H:00:00.000Z` for hours). Only non-empty buckets come back; the caller zero-fills.
+ */
+export function callVolume(db: Db, workspaceId: string, from: string, to: string, bucketFormat: string) {
+  const bucket = sql<string>`strftime(${bucketFormat}, ${calls.startedAt})`;
+  return db
+    .select({ toNumber: calls.toNumber, bucket, count: sql<number>`count(*)` })
+    .from(calls)
+    .where(
+      and(
+        eq(calls.workspaceId, workspaceId),
+        gte(calls.startedAt, from),
+        lt(calls.startedAt, to),
+        eq(calls.channel, "voice"),
+      ),
+    )
+    .groupBy(calls.toNumber, bucket);
+}
+
+/**
+ * Where a call's recording lives in R2: the `r2_key` its metadata names (set by whoever stored the media),
+ * else the conventional `recordings/<workspace>/<call>.wav`.
+ */
+export function callRecordingKey(call: Pick<CallRow, "workspaceId" | "id" | "recording">): string {
+  const named = call.recording?.r2_key;
+  return typeof named === "string" && named.startsWith(`recordings/${call.workspaceId}/`)
+    ? named
+    : `recordings/${call.workspaceId}/${call.id}.wav`;
+}
+
+/** A workspace's clinic numbers, oldest first: the rows of the volume chart. */
+export function workspaceNumbers(db: Db, workspaceId: string) {
+  return db
+    .select({
+      id: phoneNumbers.id,
+      e164: phoneNumbers.e164,
+      label: phoneNumbers.label,
+      serviceId: phoneNumbers.serviceId,
+    })
+    .from(phoneNumbers)
+    .where(eq(phoneNumbers.workspaceId, workspaceId))
+    .orderBy(phoneNumbers.createdAt, phoneNumbers.id);
 }

@@ -24,16 +24,15 @@ export function findEntity(db: Db, workspaceId: string, id: string) {
 }
 
 export async function findEntities(db: Db, workspaceId: string, ids: string[]): Promise<EntityRow[]> {
-  const rows: EntityRow[] = [];
-  for (const part of chunk(ids, 1, 99)) {
-    rows.push(
-      ...(await db
+  const parts = await Promise.all(
+    chunk(ids, 1, 99).map((part) =>
+      db
         .select()
         .from(worldEntities)
-        .where(and(eq(worldEntities.workspaceId, workspaceId), inArray(worldEntities.id, part)))),
-    );
-  }
-  return rows;
+        .where(and(eq(worldEntities.workspaceId, workspaceId), inArray(worldEntities.id, part))),
+    ),
+  );
+  return parts.flat();
 }
 
 export function insertEntities(db: Db, rows: (typeof worldEntities.$inferInsert)[]): Statement[] {
@@ -130,12 +129,26 @@ export function replaceTerms(
   entityId: string,
   termHashes: string[],
 ): Statement[] {
-  const statements: Statement[] = [
+  return replaceTermsOf(db, workspaceId, new Map([[entityId, termHashes]]));
+}
+
+/**
+ * Replaces the name terms of many entities at once: one delete per 98 entities and multi-row inserts,
+ * so an ingest creating hundreds of entities adds a few statements to its batch, not three per entity.
+ */
+export function replaceTermsOf(
+  db: Db,
+  workspaceId: string,
+  termsByEntity: Map<string, string[]>,
+): Statement[] {
+  const statements: Statement[] = chunk([...termsByEntity.keys()], 1, 98).map((part) =>
     db
       .delete(entityTerms)
-      .where(and(eq(entityTerms.workspaceId, workspaceId), eq(entityTerms.entityId, entityId))),
-  ];
-  const rows = termHashes.map((termHash) => ({ workspaceId, termHash, entityId }));
+      .where(and(eq(entityTerms.workspaceId, workspaceId), inArray(entityTerms.entityId, part))),
+  );
+  const rows = [...termsByEntity].flatMap(([entityId, termHashes]) =>
+    [...new Set(termHashes)].map((termHash) => ({ workspaceId, termHash, entityId })),
+  );
   for (const part of chunk(rows, 3))
     statements.push(db.insert(entityTerms).values(part).onConflictDoNothing());
   return statements;
@@ -155,13 +168,15 @@ export function updateEntity(
 
 export async function existingIdempotencyKeys(db: Db, workspaceId: string, keys: string[]) {
   const found = new Map<string, { id: string; entityId: string }>();
-  for (const part of chunk(keys, 1, 90)) {
-    const rows = await db
-      .select({ key: worldEvents.idempotencyKey, id: worldEvents.id, entityId: worldEvents.entityId })
-      .from(worldEvents)
-      .where(and(eq(worldEvents.workspaceId, workspaceId), inArray(worldEvents.idempotencyKey, part)));
-    for (const r of rows) found.set(r.key, { id: r.id, entityId: r.entityId });
-  }
+  const parts = await Promise.all(
+    chunk(keys, 1, 90).map((part) =>
+      db
+        .select({ key: worldEvents.idempotencyKey, id: worldEvents.id, entityId: worldEvents.entityId })
+        .from(worldEvents)
+        .where(and(eq(worldEvents.workspaceId, workspaceId), inArray(worldEvents.idempotencyKey, part))),
+    ),
+  );
+  for (const r of parts.flat()) found.set(r.key, { id: r.id, entityId: r.entityId });
   return found;
 }
 

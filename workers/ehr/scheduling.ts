@@ -58,6 +58,7 @@
  */
 
 export { expireHolds } from "./hold-sweep";
+export { type Upcoming, upcomingAppointments } from "./patient-appointments";
 export { PATIENT_SYSTEM } from "./patients";
 export {
   type BookingOutcome,

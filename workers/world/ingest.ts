@@ -2,8 +2,10 @@
  * Ingesting world events, the one way anything enters the world model (API, FHIR connectors, calls,
  * surfaces, reviews). Validate the whole batch first, so an invalid event writes nothing; find or create
  * entities by external id; store the events (a re-delivered idempotency key is a no-op); update each
- * entity's projection, identity index and name terms; then look for duplicates among entities whose
- * identity changed: strong matches merge (`same_as`), uncertain ones go to review.
+ * entity's projection; write every entity's identity index and name terms in one batch; then look for
+ * duplicates among entities whose identity changed (one lookup for all): strong matches merge
+ * (`same_as`), uncertain ones go to review. An entity created by the call is projected from the events in
+ * hand, so new entities cost no Durable Object call and no D1 round trip of their own.
  */
 import { and, eq, sql } from "drizzle-orm";
 import { blindIndex } from "../../shared/crypto/blind-index";
@@ -17,8 +19,8 @@ import {
   parseEventData,
   type Source,
 } from "../../shared/world/events";
-import type { IdentitySummary } from "../../shared/world/identity";
-import type { ProjectableEvent } from "../../shared/world/projection";
+import { type IdentitySummary, identityOf } from "../../shared/world/identity";
+import { type ProjectableEvent, project } from "../../shared/world/projection";
 import { identifierKeys, type MatchKind, rankCandidates, searchTerms } from "../../shared/world/resolution";
 import { type AuditEntry, appendAudit } from "../db/audit";
 import { type Db, database, type Statement } from "../db/client";
@@ -31,7 +33,7 @@ import {
   insertEntities,
   insertEvents,
   insertIdentifiers,
-  replaceTerms,
+  replaceTermsOf,
   updateEntity,
 } from "../db/world";
 import { scheduleWritebackSoon } from "../ehr/writeback";
@@ -150,9 +152,13 @@ export async function ingestEvents(
         entityType: e.entity.entity_type,
         externalId: e.entity.external_id,
       });
-  const externalHashes = new Map<string, string>();
-  for (const ext of externalRefs.keys())
-    externalHashes.set(ext, await blindIndex(env.ENCRYPTION_KEY, workspaceId, "external_id", ext));
+  const externalHashes = new Map<string, string>(
+    await Promise.all(
+      [...externalRefs.keys()].map(
+        async (ext) => [ext, await blindIndex(env.ENCRYPTION_KEY, workspaceId, "external_id", ext)] as const,
+      ),
+    ),
+  );
   const hits = await findIdentifierHits(
     db,
     workspaceId,
@@ -197,6 +203,7 @@ export async function ingestEvents(
   const seen = await existingIdempotencyKeys(db, workspaceId, [...keys]);
   const results: IngestOutcome["results"] = [];
   const rows: Parameters<typeof insertEvents>[1] = [];
+  const rowData: unknown[] = [];
   const byEntity = new Map<string, { entityType: string; events: ProjectableEvent[] }>();
   for (const p of prepared) {
     const entityId = p.input.entity_id
@@ -216,6 +223,7 @@ export async function ingestEvents(
     }
     const id = newId("evt");
     const effectiveAt = p.input.effective_at ? new Date(p.input.effective_at).toISOString() : now;
+    rowData.push(p.data);
     rows.push({
       id,
       workspaceId,
@@ -223,7 +231,7 @@ export async function ingestEvents(
       entityType,
       domain: p.input.event_type.split(".")[0]!,
       eventType: p.input.event_type,
-      dataEnc: await sealEventData(env, workspaceId, id, p.data),
+      dataEnc: "", // sealed below, all rows at once
       confidence: p.confidence,
       source: p.input.source,
       sourceSystem: p.input.source_system ?? null,
@@ -254,6 +262,10 @@ export async function ingestEvents(
       status: "stored",
     });
   }
+  const sealed = await Promise.all(rows.map((r, i) => sealEventData(env, workspaceId, r.id!, rowData[i])));
+  rows.forEach((r, i) => {
+    r.dataEnc = sealed[i]!;
+  });
   let stored = rows.length;
   if (stored > 0 || newEntities.length > 0) {
     await appendAudit(
@@ -300,34 +312,20 @@ export async function ingestEvents(
       scheduleWritebackSoon(env, workspaceId);
   }
 
-  // 4. Project, then refresh identity indexes; 5. look for duplicates of entities whose identity changed.
-  let merges = 0;
-  let reviewsQueued = 0;
+  // 4. Project; 5. refresh identity indexes, all entities in one batch; 6. look for duplicates of
+  // entities whose identity changed, with one lookup for all of them.
+  const created = new Set(newEntities.map((e) => e.id));
   const groups = [...byEntity];
-  const CONCURRENCY = 8;
-  for (let i = 0; i < groups.length; i += CONCURRENCY) {
-    await Promise.all(
-      groups.slice(i, i + CONCURRENCY).map(async ([entityId, group]) => {
-        const identity = await applyToEntity(
-          env,
-          workspaceId,
-          { id: entityId, entityType: group.entityType },
-          group.events,
-        );
-        const outcome = await refreshIdentity(
-          env,
-          db,
-          workspaceId,
-          entityId,
-          group.events.length,
-          identity,
-          settings,
-        );
-        merges += outcome.merged ? 1 : 0;
-        reviewsQueued += outcome.reviewQueued ? 1 : 0;
-      }),
-    );
-  }
+  const identities = await mapLimit(groups, PROJECTION_CONCURRENCY, ([entityId, group]) =>
+    projectEntity(env, workspaceId, entityId, group, created.has(entityId)),
+  );
+  const refreshed = await Promise.all(
+    groups.map(([entityId, group], i) =>
+      identityRefresh(env, workspaceId, entityId, group.events.length, identities[i]!),
+    ),
+  );
+  await writeIdentities(db, workspaceId, refreshed);
+  const { merges, reviewsQueued } = await checkDuplicates(env, db, workspaceId, refreshed, settings);
   return {
     results,
     stored,
@@ -338,55 +336,208 @@ export async function ingestEvents(
   };
 }
 
+/** PatientModel calls in flight at once (each is one RPC to an independent object). */
+const PROJECTION_CONCURRENCY = 32;
+
+/** `fn` over `items` with at most `limit` calls in flight; results in the order of `items`. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
 /**
- * Writes the entity's identity (display name, counts, confidence, blind indexes, name terms) and checks
- * its identifiers against other entities. Returns what the duplicate check did.
+ * After the events are committed: the entity's updated identity. An entity created by this very ingest
+ * has no other events in D1 (its id is new), so its identity is projected from the events in hand: no
+ * PatientModel call and no D1 read. Its PatientModel is made on first use, when a cold object's check
+ * finds its empty copy behind D1 and loads the events from there. Any other patient's PatientModel
+ * stores the events; other entities are projected from D1.
  */
-async function refreshIdentity(
+async function projectEntity(
   env: Env,
-  db: Db,
+  workspaceId: string,
+  entityId: string,
+  group: { entityType: string; events: ProjectableEvent[] },
+  created: boolean,
+): Promise<IdentitySummary> {
+  if (created) return identityOf(project(group.events));
+  return applyToEntity(env, workspaceId, { id: entityId, entityType: group.entityType }, group.events);
+}
+
+interface Refreshed {
+  entityId: string;
+  newEvents: number;
+  identity: IdentitySummary;
+  /** The entity's identifiers, blind-indexed. */
+  hashed: { kind: MatchKind; valueHash: string }[];
+  displayNameEnc: string | null;
+  /** Name-term hashes, when the entity has a display name. */
+  terms: string[] | null;
+}
+
+/** The entity's identity, sealed and hashed for storage (no I/O). */
+async function identityRefresh(
+  env: Env,
   workspaceId: string,
   entityId: string,
   newEvents: number,
   identity: IdentitySummary,
-  settings: WorldSettings,
-): Promise<{ merged: boolean; reviewQueued: boolean }> {
+): Promise<Refreshed> {
   const keys = identifierKeys(identity.details);
   for (const ext of identity.externalIds) keys.push({ kind: "external_id", value: ext });
-  const hashed = await Promise.all(
-    keys.map(async (k) => ({
-      kind: k.kind,
-      valueHash: await blindIndex(env.ENCRYPTION_KEY, workspaceId, k.kind, k.value),
-    })),
-  );
+  const [hashed, displayNameEnc, terms] = await Promise.all([
+    Promise.all(
+      keys.map(async (k) => ({
+        kind: k.kind,
+        valueHash: await blindIndex(env.ENCRYPTION_KEY, workspaceId, k.kind, k.value),
+      })),
+    ),
+    identity.displayName ? sealDisplayName(env, workspaceId, entityId, identity.displayName) : null,
+    identity.displayName
+      ? Promise.all(
+          searchTerms(identity.displayName).map((t) =>
+            blindIndex(env.ENCRYPTION_KEY, workspaceId, "term", t),
+          ),
+        )
+      : null,
+  ]);
+  return { entityId, newEvents, identity, hashed, displayNameEnc, terms };
+}
+
+/**
+ * Writes every refreshed entity's identity (display name, counts, confidence, blind indexes, name terms)
+ * in one D1 batch: all of them land or none do.
+ */
+async function writeIdentities(db: Db, workspaceId: string, refreshed: Refreshed[]): Promise<void> {
+  if (refreshed.length === 0) return;
+  const lastEventAt = now();
   const statements: Statement[] = [
-    updateEntity(db, workspaceId, entityId, {
-      displayNameEnc: identity.displayName
-        ? await sealDisplayName(env, workspaceId, entityId, identity.displayName)
-        : null,
-      confidence: identity.confidence,
-      eventCount: sql`${worldEntities.eventCount} + ${newEvents}` as unknown as number,
-      lastEventAt: new Date().toISOString(),
-    }),
+    ...refreshed.map((r) =>
+      updateEntity(db, workspaceId, r.entityId, {
+        displayNameEnc: r.displayNameEnc,
+        confidence: r.identity.confidence,
+        eventCount: sql`${worldEntities.eventCount} + ${r.newEvents}` as unknown as number,
+        lastEventAt,
+      }),
+    ),
     ...insertIdentifiers(
       db,
-      hashed.map((h) => ({ workspaceId, kind: h.kind, valueHash: h.valueHash, entityId })),
+      refreshed.flatMap((r) =>
+        r.hashed.map((h) => ({ workspaceId, kind: h.kind, valueHash: h.valueHash, entityId: r.entityId })),
+      ),
+    ),
+    ...replaceTermsOf(
+      db,
+      workspaceId,
+      new Map(refreshed.flatMap((r) => (r.terms ? [[r.entityId, r.terms] as const] : []))),
     ),
   ];
-  if (identity.displayName) {
-    const terms = await Promise.all(
-      searchTerms(identity.displayName).map((t) => blindIndex(env.ENCRYPTION_KEY, workspaceId, "term", t)),
-    );
-    statements.push(...replaceTerms(db, workspaceId, entityId, terms));
-  }
   await db.batch(statements as [Statement, ...Statement[]]);
+}
 
-  const hits = (await findIdentifierHits(db, workspaceId, hashed)).filter((h) => h.entityId !== entityId);
-  if (hits.length === 0) return { merged: false, reviewQueued: false };
+/**
+ * Checks the refreshed entities' identifiers against other entities (one lookup for all of them);
+ * strong matches merge, uncertain ones go to review. Matches sharing an entity are settled one after the
+ * other, each against fresh rows (so two entities of the batch that match each other merge once);
+ * unrelated ones in parallel.
+ */
+async function checkDuplicates(
+  env: Env,
+  db: Db,
+  workspaceId: string,
+  refreshed: Refreshed[],
+  settings: WorldSettings,
+): Promise<{ merges: number; reviewsQueued: number }> {
+  const hits = await findIdentifierHits(
+    db,
+    workspaceId,
+    refreshed.flatMap((r) => r.hashed),
+  );
+  if (hits.length === 0) return { merges: 0, reviewsQueued: 0 };
+  const holders = new Map<string, { entityId: string; kind: string }[]>();
+  for (const h of hits) {
+    const key = `${h.kind}\u0000${h.valueHash}`;
+    holders.set(key, [...(holders.get(key) ?? []), h]);
+  }
+  const matches = refreshed
+    .map((r) => ({
+      entityId: r.entityId,
+      hits: r.hashed
+        .flatMap((k) => holders.get(`${k.kind}\u0000${k.valueHash}`) ?? [])
+        .filter((h) => h.entityId !== r.entityId),
+    }))
+    .filter((m) => m.hits.length > 0);
+  // Chains of matches that share an entity (union-find over the entity ids), in the batch's order.
+  const parent = new Map<string, string>();
+  const root = (id: string): string => {
+    const up = parent.get(id) ?? id;
+    if (up === id) return id;
+    const top = root(up);
+    parent.set(id, top);
+    return top;
+  };
+  for (const m of matches) for (const h of m.hits) parent.set(root(h.entityId), root(m.entityId));
+  const chains = new Map<string, typeof matches>();
+  for (const m of matches) {
+    const r = root(m.entityId);
+    chains.set(r, [...(chains.get(r) ?? []), m]);
+  }
+  let merges = 0;
+  let reviewsQueued = 0;
+  const inTurn = oneAtATime();
+  await mapLimit([...chains.values()], SETTLE_CONCURRENCY, async (chain) => {
+    for (const m of chain) {
+      const outcome = await settleMatch(env, db, workspaceId, m.entityId, m.hits, settings, inTurn);
+      merges += outcome.merged ? 1 : 0;
+      reviewsQueued += outcome.reviewQueued ? 1 : 0;
+    }
+  });
+  return { merges, reviewsQueued };
+}
+
+/** Independent matches settled at once (each is a few D1 round trips and, for a merge, a rebuild). */
+const SETTLE_CONCURRENCY = 8;
+
+/**
+ * Runs the functions it is handed one at a time, in the order handed. Merges append to the workspace's
+ * one audit chain: appended in parallel they collide on its sequence and retry with pauses.
+ */
+function oneAtATime(): <R>(fn: () => Promise<R>) => Promise<R> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (fn) => {
+    const run = tail.then(fn, fn);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+/** Merges the entity with its best candidate, or queues the pair for review, as the match's strength says. */
+async function settleMatch(
+  env: Env,
+  db: Db,
+  workspaceId: string,
+  entityId: string,
+  hits: { entityId: string; kind: string }[],
+  settings: WorldSettings,
+  inTurn: <R>(fn: () => Promise<R>) => Promise<R>,
+): Promise<{ merged: boolean; reviewQueued: boolean }> {
+  const rows = new Map(
+    (await findEntities(db, workspaceId, [...new Set([entityId, ...hits.map((h) => h.entityId)])])).map(
+      (e) => [e.id, e],
+    ),
+  );
+  const self = rows.get(entityId);
+  // Merged away meanwhile (by a match settled earlier in this batch, or a racing ingest): nothing to do.
+  if (self?.mergedInto) return { merged: false, reviewQueued: false };
   const others = new Map(
-    (await findEntities(db, workspaceId, [...new Set(hits.map((h) => h.entityId))]))
-      .filter((e) => !e.mergedInto)
-      .map((e) => [e.id, e]),
+    [...rows.values()].filter((e) => e.id !== entityId && !e.mergedInto).map((e) => [e.id, e]),
   );
   const [best] = rankCandidates(
     hits
@@ -397,28 +548,29 @@ async function refreshIdentity(
     return { merged: false, reviewQueued: false };
   if (best.matchConfidence >= settings.auto_merge_threshold) {
     const other = others.get(best.entityId)!;
-    const [self] = await findEntities(db, workspaceId, [entityId]);
     const { keep, merge } = mergeOrder(self ?? { id: entityId, createdAt: now() }, other);
-    await appendAudit(
-      db,
-      {
-        workspaceId,
-        actorType: "system",
-        actorId: null,
-        action: "world.entities_merged",
-        targetType: "entity",
-        targetId: merge,
-        details: { into: keep, confidence: best.matchConfidence, matched_on: best.matchedOn },
-      },
-      mergeStatements(
+    await inTurn(() =>
+      appendAudit(
         db,
-        workspaceId,
-        { keep, merge },
         {
-          confidence: best.matchConfidence,
-          source: "system",
-          details: { matched_on: best.matchedOn, automatic: true },
+          workspaceId,
+          actorType: "system",
+          actorId: null,
+          action: "world.entities_merged",
+          targetType: "entity",
+          targetId: merge,
+          details: { into: keep, confidence: best.matchConfidence, matched_on: best.matchedOn },
         },
+        mergeStatements(
+          db,
+          workspaceId,
+          { keep, merge },
+          {
+            confidence: best.matchConfidence,
+            source: "system",
+            details: { matched_on: best.matchedOn, automatic: true },
+          },
+        ),
       ),
     );
     await reprojectMerged(env, workspaceId, keep, other.entityType);

@@ -1,25 +1,213 @@
+import { useCallback, useEffect, useId, useRef, useState } from "preact/hooks";
+import { api, workspacePath } from "../api";
 import { EmptyState } from "../components/empty-state";
+import { ErrorNotice } from "../components/error-notice";
+import { Loading } from "../components/loading";
 import { PageHeader } from "../components/page-header";
+import { LoadMore } from "../components/section";
+import { apiUrl, withQuery } from "../components/url-query";
+import { formatDateTime, formatPhone, formatRelative } from "../format";
 import { useDocumentTitle } from "../hooks";
-import { Link } from "../router";
+import { Link, navigate, useLocation } from "../router";
 import { useSession } from "../session";
+import { CallDetailDialog } from "./calls/detail";
+import { type CallSummary, formatCallDuration, StatusPill, stateLabel, statusLabel } from "./calls/shared";
 
-/** Live and recent calls. Filled once telephony is connected. */
+const PAGE = 25;
+const STATUSES = ["completed", "in-progress", "ringing", "no-answer", "busy", "failed", "canceled"];
+
+interface CallPage {
+  results: CallSummary[];
+  total: number;
+  continuation_token: string | null;
+}
+
+/** The calls list for a filter (`base` and its `filters`): first page on change, more on request. */
+function useCalls(base: string, filters: Record<string, string>) {
+  const url = apiUrl(base, filters);
+  const [state, setState] = useState<{
+    items: CallSummary[];
+    total: number;
+    token: string | null;
+    error: unknown;
+    loading: boolean;
+    loaded: boolean;
+  }>({ items: [], total: 0, token: null, error: null, loading: true, loaded: false });
+  const controller = useRef<AbortController | null>(null);
+  const [generation, setGeneration] = useState(0);
+  const fetchPage = useCallback(
+    (after: string | null) => {
+      controller.current?.abort();
+      const current = new AbortController();
+      controller.current = current;
+      setState((s) => ({ ...s, loading: true, error: null }));
+      const paging = new URLSearchParams({ limit: String(PAGE) });
+      if (after) paging.set("continuation_token", after);
+      const path = `${url}${url.includes("?") ? "&" : "?"}${paging}`;
+      api.get<CallPage>(path, { signal: current.signal }).then(
+        (page) =>
+          setState((s) => ({
+            items: after ? [...s.items, ...page.results] : page.results,
+            total: page.total,
+            token: page.continuation_token,
+            error: null,
+            loading: false,
+            loaded: true,
+          })),
+        (error: unknown) => {
+          if (!current.signal.aborted) setState((s) => ({ ...s, error, loading: false }));
+        },
+      );
+    },
+    [url],
+  );
+  useEffect(() => {
+    fetchPage(null);
+    return () => controller.current?.abort();
+  }, [fetchPage, generation]);
+  return {
+    ...state,
+    loadMore: () => fetchPage(state.token),
+    reload: () => setGeneration((g) => g + 1),
+  };
+}
+
+/** Recent calls and text sessions, newest first, with filters and each call's timeline. */
 export function CallsPage() {
   const { workspace } = useSession();
   useDocumentTitle("Calls", workspace.name);
+  const { query } = useLocation();
+  const status = query.get("status") ?? "";
+  const direction = query.get("direction") ?? "";
+  const callId = query.get("call");
+  const list = useCalls(workspacePath(workspace.id, "calls"), { status, direction });
+  const ids = { status: useId(), direction: useId() };
+  const setFilter = (key: string, value: string) =>
+    navigate(withQuery("/calls", query, { [key]: value, call: null }), { replace: true });
+  const filtered = Boolean(status || direction);
+  const now = Date.now();
+
   return (
     <>
-      <PageHeader title="Calls" description="Live calls, the escalation queue and recent call history." />
-      <EmptyState title="No calls yet">
-        <p>
-          Live calls appear here once telephony is connected. Each call will show its service, caller, status
-          and risk as it happens, with escalations at the top of the queue.
-        </p>
-        <p>
-          The numbers that will ring through are listed in <Link href="/settings">Settings</Link>.
-        </p>
-      </EmptyState>
+      <PageHeader
+        title="Calls"
+        description="Calls and text conversations the agent answered, newest first. Open one for its timeline and recording."
+      />
+      <fieldset class="filters">
+        <legend class="visually-hidden">Filters</legend>
+        <div class="field">
+          <label for={ids.status}>Status</label>
+          <select id={ids.status} value={status} onChange={(e) => setFilter("status", e.currentTarget.value)}>
+            <option value="">Any status</option>
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {statusLabel(s)}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div class="field">
+          <label for={ids.direction}>Direction</label>
+          <select
+            id={ids.direction}
+            value={direction}
+            onChange={(e) => setFilter("direction", e.currentTarget.value)}
+          >
+            <option value="">Inbound and outbound</option>
+            <option value="inbound">Inbound</option>
+            <option value="outbound">Outbound</option>
+          </select>
+        </div>
+      </fieldset>
+
+      {list.error ? (
+        <ErrorNotice error={list.error} title="Could not load calls" onRetry={list.reload} />
+      ) : !list.loaded ? (
+        <Loading label="Loading calls" />
+      ) : list.items.length === 0 ? (
+        filtered ? (
+          <EmptyState title="No calls match these filters">
+            <p>
+              <Link href="/calls">Show every call</Link>
+            </p>
+          </EmptyState>
+        ) : (
+          <EmptyState title="No calls yet">
+            <p>
+              Live calls appear here once telephony is connected. Each call shows its service, caller, status
+              and how it ended; open one for its timeline and recording.
+            </p>
+            <p>
+              The numbers that ring through are listed in <Link href="/settings">Settings</Link>.
+            </p>
+          </EmptyState>
+        )
+      ) : (
+        <>
+          <div class="table-scroll">
+            <table class="table calls-table" aria-label="Calls" aria-busy={list.loading}>
+              <thead>
+                <tr>
+                  <th scope="col">Time</th>
+                  <th scope="col">Service</th>
+                  <th scope="col">Caller</th>
+                  <th scope="col">Status</th>
+                  <th scope="col" class="numeric">
+                    Duration
+                  </th>
+                  <th scope="col">Final state</th>
+                  <th scope="col">Escalated</th>
+                </tr>
+              </thead>
+              <tbody>
+                {list.items.map((call) => (
+                  <tr key={call.id} data-call-id={call.id}>
+                    <td class="primary-cell nowrap">
+                      <Link href={withQuery("/calls", query, { call: call.id })} class="cell-title">
+                        <time dateTime={call.started_at} title={formatDateTime(call.started_at)}>
+                          {formatRelative(call.started_at, now)}
+                        </time>
+                      </Link>
+                      <span class="cell-sub">
+                        {call.channel === "sms" ? "Text" : "Call"} · {call.direction} ·{" "}
+                        {formatPhone(call.to_number)}
+                      </span>
+                    </td>
+                    <td>{call.service?.name ?? <span class="muted">—</span>}</td>
+                    <td>{call.caller ?? <span class="muted">Unknown</span>}</td>
+                    <td>
+                      <StatusPill status={call.status} />
+                    </td>
+                    <td class="numeric">{formatCallDuration(call.duration_seconds)}</td>
+                    <td>{stateLabel(call.final_state)}</td>
+                    <td>
+                      {call.escalated ? (
+                        <span class="badge priority-high">Escalated</span>
+                      ) : (
+                        <span class="muted">No</span>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          {list.token && (
+            <LoadMore
+              shown={list.items.length}
+              total={list.total}
+              loading={list.loading}
+              onLoadMore={list.loadMore}
+            />
+          )}
+        </>
+      )}
+      {callId && (
+        <CallDetailDialog
+          callId={callId}
+          onClose={() => navigate(withQuery("/calls", query, { call: null }), { replace: true })}
+        />
+      )}
     </>
   );
 }
