@@ -5,6 +5,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { authOverhead, report as reportAuthOverhead } from "./auth-overhead";
+import { callTurns, report as reportCallTurns } from "./call-turns";
 import { ehrIngest, report as reportEhrIngest } from "./ehr-ingest";
 import { ehrScheduling, report as reportEhrScheduling } from "./ehr-scheduling";
 import { engineTurn, report as reportEngineTurn } from "./engine-turn";
@@ -47,6 +48,11 @@ const BENCHMARKS: Record<string, () => Promise<string>> = {
     const result = await engineTurn();
     save("engine-turn", result);
     return reportEngineTurn(result);
+  },
+  "call-turns": async () => {
+    const result = await callTurns();
+    save("call-turns", result);
+    return reportCallTurns(result);
   },
 };
 

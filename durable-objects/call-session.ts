@@ -31,7 +31,7 @@ import { newId } from "../shared/ids";
 import { Persona } from "../shared/schemas/tenancy";
 import { findCallById, finishCallRow, patientByPhoneHash } from "../workers/calls/session-client";
 import { executeTools, type ToolContext, type ToolExecution } from "../workers/calls/tools";
-import { insertEventUnlessDuplicate, openFromNumber } from "../workers/db/calls";
+import { applyCallStatus, insertEventUnlessDuplicate, openFromNumber } from "../workers/db/calls";
 import { database, type Statement } from "../workers/db/client";
 import { loadActiveGraph, loadKnowledge } from "../workers/db/context-graphs";
 import { workspaces } from "../workers/db/schema";
@@ -297,6 +297,7 @@ export class CallSession extends DurableObject<Env> {
       this.#timeline("invalid_frame", {});
       return;
     }
+    if (this.env.BENCH_ECHO === "1" && this.#benchEcho(ws, frame)) return;
     try {
       switch (frame.type) {
         case "setup":
@@ -321,6 +322,23 @@ export class CallSession extends DurableObject<Env> {
       log("error", "call.turn_failed", { call_id: callId, error: errorName(err) });
       this.#timeline("turn_failed", { error: errorName(err) });
     }
+  }
+
+  /**
+   * Bench only (`bench/call-turns.ts`'s baseline), and only when the Worker runs with `BENCH_ECHO=1`
+   * (never set in wrangler.toml): a call whose `setup` carries the custom parameter `bench: "echo"`
+   * answers `setup` and each `prompt` with one `text` token at once. Same route, upgrade check, Durable
+   * Object, frame queue and parsing as a real call, without the engine, the turn's storage or events.
+   */
+  #benchEcho(ws: WebSocket, frame: InboundFrame): boolean {
+    if (frame.type === "setup" && frame.customParameters?.bench === "echo") {
+      this.#put("bench_echo", true);
+      this.#send(ws, { type: "text", token: "echo", last: true });
+      return true;
+    }
+    if (frame.type !== "prompt" || !this.#get<boolean>("bench_echo")) return false;
+    this.#send(ws, { type: "text", token: frame.voicePrompt, last: true });
+    return true;
   }
 
   /** The caller barged in: the agent's last turn is what they heard, and the engine gets that next turn. */
@@ -418,6 +436,8 @@ export class CallSession extends DurableObject<Env> {
     };
     this.#put("call", meta);
     this.#put("context", context);
+    // The dashboard's phone simulator gets `debug` frames; Twilio never does (the call row says which it is).
+    this.#put("simulator", call.provider === "simulator");
     // PHI: the caller's L3 context, held only while the call lives.
     if (patient) this.#put("patient", patient);
     this.#put("engine_state", initialEngineState(active.graph, { returning: meta.returning, now }));
@@ -464,6 +484,7 @@ export class CallSession extends DurableObject<Env> {
       time_zone: context.timeZone,
     };
     let out = await this.#engine.respond({ ...base, state, utterance, heard, history });
+    const toolsRun: ToolExecution[] = [];
     const replies = [out.reply];
     let ending: { reason: EndReason; handoff: Record<string, unknown> } | null = null;
     let escalation = out.escalate?.reason ?? null;
@@ -471,6 +492,7 @@ export class CallSession extends DurableObject<Env> {
 
     for (let round = 0; out.tool_calls.length > 0 && round < MAX_TOOL_ROUNDS && !ending; round++) {
       const executions = await this.#runTools(meta, out.tool_calls, out.state.turn);
+      toolsRun.push(...executions);
       for (const ex of executions) {
         if (ex.patientEntityId) meta.patientEntityId = ex.patientEntityId;
         if (ex.patient) this.#put("patient", ex.patient);
@@ -501,6 +523,25 @@ export class CallSession extends DurableObject<Env> {
     if (!ending && out.end_call) ending = { reason: "completed", handoff: { reason: "completed" } };
 
     const reply = replies.filter((r) => r.trim()).join(" ");
+    if (this.#get<boolean>("simulator")) {
+      // Ids, codes and numbers only: what the agent says goes out as `text` like on any call.
+      this.#send(ws, {
+        type: "debug",
+        state_id: out.state.state_id,
+        previous_state_id: state.state_id,
+        intent: out.intent?.name ?? null,
+        risk: { score: out.risk.score, level: out.risk.level },
+        tools: toolsRun.map((e) => ({
+          name: e.result.name,
+          outcome: e.result.outcome,
+          latency_ms: Math.round(e.latency_ms),
+        })),
+        escalation,
+        identity_verified: meta.verified,
+        patient_known: meta.patientEntityId !== null,
+        ending: ending?.reason ?? null,
+      });
+    }
     const firstTokenAt = reply ? this.#speak(ws, reply) : null;
     const endedAt = new Date().toISOString();
     this.ctx.storage.sql.exec(
@@ -678,6 +719,7 @@ export class CallSession extends DurableObject<Env> {
     const state = this.#get<EngineState>("engine_state");
     try {
       await this.#writeTimeline(meta, state?.state_id ?? null);
+      if (this.#get<boolean>("simulator")) await this.#completeSimulated(meta, endedAt);
       await this.#writeTranscript(meta);
       this.#put("finished_at", new Date().toISOString());
       // PHI held for the call's life only: turn text, the caller's context, the sealed number.
@@ -688,6 +730,31 @@ export class CallSession extends DurableObject<Env> {
     } catch (err) {
       log("error", "call.finish_failed", { call_id: meta.callId, error: errorName(err) });
     }
+  }
+
+  /** No provider sends status callbacks for a simulated call: the session's end is the call's end. */
+  async #completeSimulated(meta: CallMeta, endedAt: string) {
+    const db = database(this.env.DB);
+    const call = await findCallById(db, meta.callId);
+    if (!call) return;
+    const durationSeconds = Math.max(
+      0,
+      Math.round((Date.parse(endedAt) - Date.parse(meta.startedAt)) / 1000),
+    );
+    await applyCallStatus(
+      db,
+      call,
+      { status: "completed", at: endedAt, durationSeconds },
+      {
+        id: newId("cev"),
+        workspaceId: meta.workspaceId,
+        callId: meta.callId,
+        kind: "provider.status",
+        dedupeKey: "status:completed:simulator",
+        data: { status: "completed", duration_seconds: durationSeconds, simulated: true },
+        at: endedAt,
+      },
+    );
   }
 
   async #writeTimeline(meta: CallMeta, finalState: string | null) {

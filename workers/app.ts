@@ -22,6 +22,7 @@ import { pipelineApi } from "./api/pipeline";
 import { reviewApi } from "./api/review";
 import { schedulingApi } from "./api/scheduling";
 import { servicesApi } from "./api/services";
+import { simulatorApi } from "./api/simulator";
 import { syncApi } from "./api/sync";
 import { telephonyApi } from "./api/telephony";
 import { usersApi } from "./api/users";
@@ -63,6 +64,7 @@ export function buildApp() {
   app.route("/", schedulingApi);
   app.route("/", pipelineApi);
   app.route("/", callsApi);
+  app.route("/", simulatorApi);
   // Outside /v1: the EHR authenticates with its data source's webhook secret, not a user's credentials.
   app.route("/", fhirWebhookApi);
   app.route("/", fhirImportApi);

@@ -8,6 +8,8 @@ declare global {
   interface Env {
     /** Present only where `[ai]` is configured; every model-backed feature has an embedded default. */
     AI?: Ai;
+    /** Bench only (`bench/call-turns.ts` passes `--var BENCH_ECHO:1`): enables the CallSession's echo baseline. */
+    BENCH_ECHO?: string;
   }
 }
 

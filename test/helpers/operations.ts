@@ -747,6 +747,16 @@ export const SUCCESSFUL_REQUESTS: Record<string, Prepare> = {
       audit: [{ action: "call.recording_url_issued", targetType: "call", targetId: id }],
     };
   },
+  "POST /v1/{workspace_id}/simulator/calls": async (ws) => {
+    const { serviceId } = await insertGraphVersion(ws);
+    const number = await insertPhoneNumber(ws.id, serviceId);
+    return {
+      path: `${base(ws)}/simulator/calls`,
+      body: { to: number.e164, from: uniquePhoneNumber() },
+      status: 201,
+      audit: [{ action: "simulator.call_started", targetType: "call", targetId: (body) => body.call_id }],
+    };
+  },
   "GET /v1/{workspace_id}/audit": async (ws) => ({ path: `${base(ws)}/audit`, status: 200 }),
   "GET /v1/{workspace_id}/audit/verify": async (ws) => ({ path: `${base(ws)}/audit/verify`, status: 200 }),
 };
@@ -766,6 +776,7 @@ export const FIXTURE_REQUIRED_TAGS = [
   "Context graphs",
   "Knowledge",
   "Calls",
+  "Simulator",
 ];
 
 export const hasFixture = (op: Operation) => op.id in SUCCESSFUL_REQUESTS;

@@ -17,6 +17,8 @@ import { PipelinePage } from "./pages/pipeline";
 import { ReviewPage } from "./pages/review";
 import { ReviewNavCount } from "./pages/review/nav-count";
 import { SettingsPage } from "./pages/settings";
+import { SimulatorPage } from "./pages/simulator";
+import { SimulatorIcon } from "./pages/simulator/icon";
 import { SurfacesPage } from "./pages/surfaces";
 import { WorldPage } from "./pages/world";
 
@@ -33,6 +35,7 @@ export interface Route {
 
 export const ROUTES: Route[] = [
   { path: "/calls", label: "Calls", icon: CallsIcon, page: CallsPage },
+  { path: "/simulator", label: "Simulator", icon: SimulatorIcon, page: SimulatorPage },
   { path: "/operators", label: "Operators", icon: OperatorsIcon, page: OperatorsPage },
   { path: "/surfaces", label: "Surfaces", icon: SurfacesIcon, page: SurfacesPage },
   { path: "/world", label: "World", icon: WorldIcon, page: WorldPage, nested: true },

@@ -32,11 +32,11 @@ import {
   CALL_STATUS_RANK,
   CALL_STATUSES,
   type CallRow,
+  callerKey,
   findCallByProviderSid,
   findOpenTextSession,
-  insertCallUnlessExists,
-  insertEventUnlessDuplicate,
   isTerminalStatus,
+  openVoiceCallStatements,
   RECORDING_STATUS_RANK,
   type RecordingStatus,
   recordTextMessage,
@@ -185,9 +185,6 @@ async function serviceForNumber(env: Env, to: string) {
   return service ? { number, service } : null;
 }
 
-/** How the caller's number is indexed: E.164 when it is a phone number, else as sent (a short code, `anonymous`). */
-const callerKey = (from: string) => normalizeE164(from) ?? from.trim();
-
 export const telephonyApi = router()
   .post("/telephony/twilio/voice", async (c) => {
     const params = await verifiedParams(c, VoiceWebhook);
@@ -208,43 +205,21 @@ export const telephonyApi = router()
     }
     const { number, service } = target;
     const workspaceId = number.workspaceId;
-    const callId = newId("call");
-    const now = new Date().toISOString();
     const status = params.CallStatus;
-    await db.batch([
-      insertCallUnlessExists(db, {
-        id: callId,
-        workspaceId,
-        serviceId: service.id,
-        phoneNumberId: number.id,
-        channel: "voice",
-        direction: params.Direction === "inbound" ? "inbound" : "outbound",
-        transport: service.voiceTransport,
-        provider: "twilio",
-        providerSid: params.CallSid,
-        toNumber: number.e164,
-        fromNumberEnc: params.From
-          ? await sealFromNumber(c.env.ENCRYPTION_KEY, workspaceId, callId, params.From)
-          : null,
-        fromNumberHash: params.From
-          ? await blindIndex(c.env.ENCRYPTION_KEY, workspaceId, "phone", callerKey(params.From))
-          : null,
-        status,
-        statusRank: CALL_STATUS_RANK[status],
-        startedAt: now,
-        createdAt: now,
-        updatedAt: now,
-      }),
-      insertEventUnlessDuplicate(db, {
-        id: newId("cev"),
-        workspaceId,
-        callId,
-        kind: "provider.voice",
-        dedupeKey: "voice:webhook",
-        data: { call_sid: params.CallSid, status, transport: service.voiceTransport },
-        at: now,
-      }),
-    ]);
+    const { callId, statements } = await openVoiceCallStatements(db, c.env.ENCRYPTION_KEY, {
+      workspaceId,
+      serviceId: service.id,
+      phoneNumberId: number.id,
+      toNumber: number.e164,
+      from: params.From,
+      direction: params.Direction === "inbound" ? "inbound" : "outbound",
+      transport: service.voiceTransport,
+      provider: "twilio",
+      providerSid: params.CallSid,
+      status,
+      at: new Date().toISOString(),
+    });
+    await db.batch(statements);
     // A concurrent delivery of the same webhook may have won the insert: answer with whichever call exists.
     const call = (await findCallByProviderSid(db, params.CallSid))!;
     if (call.id === callId) {

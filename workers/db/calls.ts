@@ -7,7 +7,10 @@
  */
 import { and, desc, eq, gt, gte, lt, lte, or, sql } from "drizzle-orm";
 import type { SQLiteUpdateSetSource } from "drizzle-orm/sqlite-core";
+import { blindIndex } from "../../shared/crypto/blind-index";
 import { decryptField, encryptField } from "../../shared/crypto/encryption";
+import { newId } from "../../shared/ids";
+import { normalizeE164 } from "../../shared/tenancy/phone";
 import type { Db, Statement } from "./client";
 import { callEvents, calls, phoneNumbers, services, worldEntities } from "./schema";
 
@@ -59,6 +62,73 @@ export function insertCallUnlessExists(db: Db, row: typeof calls.$inferInsert): 
     .insert(calls)
     .values(row)
     .onConflictDoNothing({ target: [calls.provider, calls.providerSid] });
+}
+
+/** How a caller's number is indexed: E.164 when it is a phone number, else as sent (a short code, `anonymous`). */
+export const callerKey = (from: string) => normalizeE164(from) ?? from.trim();
+
+/** A voice call as the voice webhook (or the phone simulator) opens it. */
+export interface NewVoiceCall {
+  workspaceId: string;
+  serviceId: string;
+  phoneNumberId: string;
+  /** The clinic number called, E.164. */
+  toNumber: string;
+  /** The caller's number as the provider sent it ("" when withheld). */
+  from: string;
+  direction: "inbound" | "outbound";
+  transport: string;
+  /** `twilio`, or `simulator` for the dashboard's phone simulator (so analytics can leave it out). */
+  provider: string;
+  providerSid: string;
+  status: CallStatus;
+  at: string;
+}
+
+/**
+ * The statements that open a voice call: the call row (unless its `(provider, provider_sid)` exists, the
+ * caller's number sealed and blind-indexed) and its `provider.voice` event. Run them in one batch.
+ */
+export async function openVoiceCallStatements(
+  db: Db,
+  encryptionKey: string,
+  call: NewVoiceCall,
+): Promise<{ callId: string; statements: [Statement, Statement] }> {
+  const callId = newId("call");
+  const { workspaceId, from, status, at } = call;
+  return {
+    callId,
+    statements: [
+      insertCallUnlessExists(db, {
+        id: callId,
+        workspaceId,
+        serviceId: call.serviceId,
+        phoneNumberId: call.phoneNumberId,
+        channel: "voice",
+        direction: call.direction,
+        transport: call.transport,
+        provider: call.provider,
+        providerSid: call.providerSid,
+        toNumber: call.toNumber,
+        fromNumberEnc: from ? await sealFromNumber(encryptionKey, workspaceId, callId, from) : null,
+        fromNumberHash: from ? await blindIndex(encryptionKey, workspaceId, "phone", callerKey(from)) : null,
+        status,
+        statusRank: CALL_STATUS_RANK[status],
+        startedAt: at,
+        createdAt: at,
+        updatedAt: at,
+      }),
+      insertEventUnlessDuplicate(db, {
+        id: newId("cev"),
+        workspaceId,
+        callId,
+        kind: "provider.voice",
+        dedupeKey: "voice:webhook",
+        data: { call_sid: call.providerSid, status, transport: call.transport },
+        at,
+      }),
+    ],
+  };
 }
 
 export interface NewCallEvent {
