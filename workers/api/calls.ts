@@ -4,9 +4,11 @@
  * (`/recordings/{ws}/{call_id}?exp=…&sig=…`, HMAC-SHA256 with SIGNING_SECRET, bound to that call's
  * recording); issuing one and using one are both audited.
  */
+
 import type { Context } from "hono";
 import type { z } from "zod";
-import { fromBase64Url, timingSafeEqual, toBase64Url, utf8 } from "../../shared/encoding";
+import { purposeMac } from "../../shared/crypto/hmac";
+import { fromBase64Url, timingSafeEqual, toBase64Url } from "../../shared/encoding";
 import {
   CallDetailSchema,
   CallListQuery,
@@ -108,16 +110,8 @@ function bound(value: string | undefined, endOfDay: boolean): string | undefined
 export const RECORDING_URL_TTL_SECONDS = 15 * 60;
 const RECORDING_PURPOSE = "switchboard-call-recording";
 
-async function recordingMac(secret: string, workspaceId: string, callId: string, expires: number) {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    utf8.encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const data = `${RECORDING_PURPOSE}\u0000${workspaceId}\u0000${callId}\u0000${expires}`;
-  return new Uint8Array(await crypto.subtle.sign("HMAC", key, utf8.encode(data)));
+function recordingMac(secret: string, workspaceId: string, callId: string, expires: number) {
+  return purposeMac(secret, RECORDING_PURPOSE, workspaceId, callId, expires);
 }
 
 /** The path and query of a playback URL for a call's recording, good until `expires` (unix seconds). */

@@ -10,8 +10,10 @@
  *   missing credential is 401; either way nothing is written.
  * - `POST /v1/{workspace_id}/data-sources/{id}/bundle`: an admin imports a FHIR Bundle through a source.
  */
+
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { hmac } from "../../shared/crypto/hmac";
 import { timingSafeEqual, utf8 } from "../../shared/encoding";
 import { ErrorBodySchema, ResourceId, WorkspaceId, WorkspaceItemParams } from "../../shared/schemas/common";
 import { applyResources, receiveNotification } from "../ehr/inbound";
@@ -35,17 +37,6 @@ async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
 }
 
-async function hmacSha256(secret: string, body: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    utf8.encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  return new Uint8Array(await crypto.subtle.sign("HMAC", key, body));
-}
-
 const fromHex = (hex: string) => new Uint8Array(hex.match(/../g)!.map((byte) => Number.parseInt(byte, 16)));
 
 /**
@@ -60,7 +51,7 @@ async function carriesSecret(headers: Headers, secret: string | undefined, body:
     return true;
   const signature = SIGNATURE.exec(headers.get("X-Switchboard-Signature")?.trim() ?? "");
   return Boolean(
-    signature && timingSafeEqual(fromHex(signature[1]!.toLowerCase()), await hmacSha256(secret, body)),
+    signature && timingSafeEqual(fromHex(signature[1]!.toLowerCase()), await hmac("SHA-256", secret, body)),
   );
 }
 

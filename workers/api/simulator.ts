@@ -14,10 +14,12 @@
  *   and codes) on simulated calls only. Twilio's own upgrade route keeps requiring Twilio's signature,
  *   and its tokens have another purpose, so neither token opens the other's socket.
  */
+
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { CALL_ID_HEADER, TRANSPORT_HEADER } from "../../durable-objects/call-session";
-import { fromBase64Url, randomBytes, timingSafeEqual, toBase64Url, toHex, utf8 } from "../../shared/encoding";
+import { purposeMac } from "../../shared/crypto/hmac";
+import { fromBase64Url, randomBytes, timingSafeEqual, toBase64Url, toHex } from "../../shared/encoding";
 import { WorkspaceParams } from "../../shared/schemas/common";
 import { normalizeE164 } from "../../shared/tenancy/phone";
 import { callSession } from "../calls/session-client";
@@ -68,16 +70,8 @@ const SimulatorCall = z
   })
   .meta({ id: "SimulatorCall" });
 
-async function tokenMac(secret: string, workspaceId: string, callId: string, expires: number) {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    utf8.encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const data = `${TOKEN_PURPOSE}\u0000${workspaceId}\u0000${callId}\u0000${expires}`;
-  return new Uint8Array(await crypto.subtle.sign("HMAC", key, utf8.encode(data)));
+function tokenMac(secret: string, workspaceId: string, callId: string, expires: number) {
+  return purposeMac(secret, TOKEN_PURPOSE, workspaceId, callId, expires);
 }
 
 /** `<expiry unix seconds>.<HMAC-SHA256 base64url>` over the purpose, workspace and call, keyed with SIGNING_SECRET. */

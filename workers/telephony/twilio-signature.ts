@@ -15,6 +15,7 @@
  * Not supported: webhooks signed with a SharedKey (a Webhooks Rule adds
  * `X-Twilio-Webhooks-Signature-Settings`); there is no SharedKey secret configured, so they are refused.
  */
+import { hmac, purposeMac } from "../../shared/crypto/hmac";
 import { fromBase64Url, timingSafeEqual, toBase64Url, toHex, utf8 } from "../../shared/encoding";
 import type { VoiceTransport } from "../../shared/schemas/tenancy";
 
@@ -35,17 +36,10 @@ export function formParams(body: string): Map<string, string[]> {
   return params;
 }
 
-function base64(bytes: ArrayBuffer): string {
+function base64(bytes: Uint8Array): string {
   let binary = "";
-  for (const b of new Uint8Array(bytes)) binary += String.fromCharCode(b);
+  for (const b of bytes) binary += String.fromCharCode(b);
   return btoa(binary);
-}
-
-async function hmac(hash: "SHA-1" | "SHA-256", secret: string, data: string): Promise<ArrayBuffer> {
-  const key = await crypto.subtle.importKey("raw", utf8.encode(secret), { name: "HMAC", hash }, false, [
-    "sign",
-  ]);
-  return crypto.subtle.sign("HMAC", key, utf8.encode(data));
 }
 
 /** The signature Twilio sends for `url` and `params`, computed as Twilio documents it. */
@@ -178,7 +172,7 @@ export const STREAM_TOKEN_TTL_SECONDS = 300;
 const TOKEN_PURPOSE = "switchboard-twilio-media-socket";
 
 async function tokenMac(secret: string, callId: string, expires: number): Promise<Uint8Array> {
-  return new Uint8Array(await hmac("SHA-256", secret, `${TOKEN_PURPOSE}\u0000${callId}\u0000${expires}`));
+  return purposeMac(secret, TOKEN_PURPOSE, callId, expires);
 }
 
 /**
