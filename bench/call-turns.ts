@@ -1,31 +1,16 @@
-/**
- * Issue "Live calls" figure: the platform's own turn time, prompt received → first reply token sent
- * (LocalEngine, through the CallSession), at 1, 50 and 200 concurrent simulated calls against
- * `wrangler dev`; p50/p95/p99. Target: p95 under 10 ms at 50 concurrent calls.
- *
- * Each simulated call is what Twilio does: a signed voice webhook (`X-Twilio-Signature` from the
- * official `twilio` package) to the demo scheduling line, switched to ConversationRelay for the run; the
- * signed WebSocket upgrade to the URL its TwiML names; `setup`; then scripted `prompt` frames, each sent a
- * caller's think time (1–3 s, uniform) after the previous reply's last token. Calls start spread over 2 s.
- *
- * Two views of each turn:
- * - server: the session's own `first_token_at − started_at` per agent turn (the calls detail API's
- *   turn timeline, `first_token_ms`, written when the call ends): ISO timestamps, so ms resolution. It
- *   starts once the frame is parsed and the session's queue reaches it.
- * - client: prompt frame sent → first `text` token received, over the loopback.
- * Baseline in the same run, on the same platform and at the same concurrency: echo calls (same webhook,
- * route, upgrade check, CallSession and frame parsing; the Worker runs with `BENCH_ECHO=1` and the call's
- * `setup` asks for echo), whose prompts come straight back as one token without the engine.
- * The greeting (answered at `setup`, after the session's D1 loads) is not counted.
- */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import twilio from "twilio";
 import { WebSocket } from "undici";
-import { ensureDevVars, migrate, ROOT, seedDemo, seedDemoPatients } from "../scripts/local-platform";
+import {
+  ensureDevVars,
+  migrate,
+  type RunningPlatform,
+  seedDemo,
+  seedDemoPatients,
+  startWorker,
+} from "../scripts/local-platform";
 import { type Latency, latencyOf, machineLoad, ms } from "./world-lib";
 
 const SCHEDULING_SERVICE = "svc_demo-scheduling";
@@ -383,81 +368,34 @@ interface BenchPlatform {
  * socket URL and the signatures name the port it listens on.
  */
 async function startBenchPlatform(port: number): Promise<BenchPlatform> {
-  if (!(await portIsFree(port))) throw new Error(`Port ${port} is already in use: pick another port`);
   const persistTo = mkdtempSync(path.join(tmpdir(), "switchboard-bench-calls-"));
   const vars = ensureDevVars();
   await migrate(persistTo);
   await seedDemo(persistTo, vars);
   const url = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(
-    path.join(ROOT, "node_modules", ".bin", "wrangler"),
-    [
-      "dev",
-      "--port",
-      String(port),
-      "--ip",
-      "127.0.0.1",
-      "--persist-to",
-      persistTo,
-      "--show-interactive-dev-session=false",
-      "--var",
-      "BENCH_ECHO:1",
-      "--var",
-      `PUBLIC_BASE_URL:${url}`,
-    ],
-    { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" }, stdio: "pipe" },
-  );
-  let log = "";
-  let reloads = 0;
-  const keep = (d: Buffer) => {
-    const text = d.toString();
-    reloads += text.split("Reloading local server").length - 1;
-    log = (log + text).slice(-20_000);
-  };
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      if (child.exitCode !== null) {
-        rmSync(persistTo, { recursive: true, force: true });
-        return resolve();
-      }
-      child.once("exit", () => {
-        rmSync(persistTo, { recursive: true, force: true });
-        resolve();
-      });
-      child.kill("SIGTERM");
-      setTimeout(() => child.kill("SIGKILL"), 5000).unref();
-    });
+  let platform: RunningPlatform;
   try {
-    const deadline = Date.now() + 90_000;
-    for (;;) {
-      if (child.exitCode !== null)
-        throw new Error(`wrangler dev exited ${child.exitCode}\n${log.slice(-4000)}`);
-      const ok = await fetch(`${url}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ok) break;
-      if (Date.now() > deadline)
-        throw new Error(`wrangler dev did not answer within 90 s\n${log.slice(-4000)}`);
-      await sleep(250);
-    }
+    platform = await startWorker({
+      port,
+      persistTo,
+      vars,
+      extraVars: { BENCH_ECHO: "1", PUBLIC_BASE_URL: url },
+    });
+  } catch (err) {
+    rmSync(persistTo, { recursive: true, force: true });
+    throw err;
+  }
+  const stop = async () => {
+    await platform.stop();
+    rmSync(persistTo, { recursive: true, force: true });
+  };
+  try {
     await seedDemoPatients(url, vars.DEMO_API_KEY!);
   } catch (err) {
     await stop();
     throw err;
   }
-  return { url, vars, stop, reloads: () => reloads, log: () => log };
-}
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer()
-      .once("error", () => resolve(false))
-      .once("listening", () => probe.close(() => resolve(true)))
-      .listen(port, "127.0.0.1");
-  });
+  return { url, vars, stop, reloads: platform.reloads, log: platform.log };
 }
 
 const sleep = (msec: number) => new Promise((r) => setTimeout(r, msec));

@@ -214,6 +214,9 @@ export interface RunningPlatform {
   url: string;
   vars: DevVars;
   process: ChildProcess;
+  /** The tail of wrangler's output (when not inherited), and how often it reloaded the Worker. */
+  log(): string;
+  reloads(): number;
   /** The FHIR EHR sandbox, when it was asked for; `stop()` stops it too. */
   ehrSandbox?: EhrSandbox;
   stop(): Promise<void>;
@@ -235,6 +238,8 @@ export async function startWorker(options: {
   persistTo: string;
   vars: DevVars;
   inherit?: boolean;
+  /** Extra `--var NAME:value` bindings, over wrangler.toml's (e.g. a benchmark's own PUBLIC_BASE_URL). */
+  extraVars?: Record<string, string>;
 }): Promise<RunningPlatform> {
   if (!(await portIsFree(options.port)))
     throw new Error(`Port ${options.port} is already in use: stop what runs there or pick another port`);
@@ -249,6 +254,7 @@ export async function startWorker(options: {
       "--persist-to",
       options.persistTo,
       "--show-interactive-dev-session=false",
+      ...Object.entries(options.extraVars ?? {}).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
     ],
     {
       cwd: ROOT,
@@ -257,12 +263,14 @@ export async function startWorker(options: {
     },
   );
   let log = "";
-  child.stdout?.on("data", (d) => {
-    log += d;
-  });
-  child.stderr?.on("data", (d) => {
-    log += d;
-  });
+  let reloads = 0;
+  const keep = (d: Buffer) => {
+    const text = d.toString();
+    reloads += text.split("Reloading local server").length - 1;
+    log = (log + text).slice(-20_000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
   const url = `http://127.0.0.1:${options.port}`;
   const deadline = Date.now() + 90_000;
   for (;;) {
@@ -284,6 +292,8 @@ export async function startWorker(options: {
     url,
     vars: options.vars,
     process: child,
+    log: () => log,
+    reloads: () => reloads,
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve();

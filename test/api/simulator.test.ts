@@ -277,10 +277,12 @@ describe("the simulator socket's token", () => {
       now: Date.now() - 10 * 60_000,
     });
     const later = `${Number(token.split(".")[0]) + 60}.${token.split(".")[1]}`;
-    for (const bad of [tampered, "", otherToken, expired.token, later, "nonsense"]) {
+    for (const bad of [tampered, otherToken, expired.token, later, "nonsense"]) {
       const res = await openSocket(socketPath(line.ws.id, callId, bad), operator());
       expect(res.status, bad).toBe(403);
     }
+    // No token at all is a malformed request.
+    expect((await openSocket(socketPath(line.ws.id, callId, ""), operator())).status).toBe(400);
     // A Twilio media-socket token for the call is not a simulator token.
     const twilioToken = await signStreamToken(env.SIGNING_SECRET, callId);
     expect((await openSocket(socketPath(line.ws.id, callId, twilioToken), operator())).status).toBe(403);

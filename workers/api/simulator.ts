@@ -31,7 +31,6 @@ import { findEntity } from "../db/world";
 import type { AppEnv } from "../env";
 import { ApiError, notFound } from "../errors";
 import { publish } from "../events";
-import { requireRole } from "../middleware/auth";
 import { webSocketBase } from "../telephony/twilio-signature";
 import { entityState } from "../world/state";
 import { audited } from "./audited";
@@ -219,23 +218,38 @@ export const simulatorApi = router()
       );
     },
   )
-  // A WebSocket upgrade, not a JSON operation: outside the OpenAPI document, role checked here.
-  .get("/v1/:workspace_id/simulator/calls/:call_id/socket", requireRole("operator"), async (c) => {
-    const workspaceId = c.req.param("workspace_id");
-    const callId = c.req.param("call_id");
-    // A page on another site may not open a session-authenticated socket (browsers send cookies with it).
-    const origin = c.req.header("Origin");
-    if (origin && origin !== new URL(c.req.url).origin)
-      throw new ApiError("forbidden", "Cross-origin sockets are not allowed");
-    if (!(await verifySimulatorToken(c.env.SIGNING_SECRET, workspaceId, callId, c.req.query("token"))))
-      throw forbiddenSocket();
-    const call = await findCall(database(c.env.DB), workspaceId, callId);
-    if (!call || call.provider !== SIMULATOR_PROVIDER) throw forbiddenSocket();
-    if (c.req.header("Upgrade")?.toLowerCase() !== "websocket")
-      throw new ApiError("validation_failed", "Expected a WebSocket upgrade");
-    const headers = new Headers({ Upgrade: "websocket" });
-    headers.set(CALL_ID_HEADER, callId);
-    headers.set(TRANSPORT_HEADER, "conversation_relay");
-    const res = await callSession(c.env, callId).fetch("https://call-session/socket", { headers });
-    return new Response(null, { status: res.status, webSocket: res.webSocket });
-  });
+  // A WebSocket upgrade rather than a JSON operation, but documented like every /v1 route, so the
+  // security suites check its authentication, workspace scoping and role like the others'.
+  .openapi(
+    workspaceRoute("operator", {
+      method: "get",
+      path: "/v1/{workspace_id}/simulator/calls/{call_id}/socket",
+      tags: ["Simulator sockets"],
+      summary: "Open a simulated call's ConversationRelay socket",
+      description:
+        "A WebSocket upgrade (`Upgrade: websocket`) with the `token` from `POST /simulator/calls`, bound to this workspace, this call and the simulator. The socket speaks ConversationRelay, plus `debug` frames.",
+      request: {
+        params: z.object({ workspace_id: WorkspaceParams.shape.workspace_id, call_id: z.string().max(64) }),
+        query: z.object({ token: z.string().min(1).max(200) }),
+      },
+      responses: { 101: { description: "Switching Protocols: the call's socket" } },
+    }),
+    async (c) => {
+      const { workspace_id: workspaceId, call_id: callId } = c.req.valid("param");
+      // A page on another site may not open a session-authenticated socket (browsers send cookies with it).
+      const origin = c.req.header("Origin");
+      if (origin && origin !== new URL(c.req.url).origin)
+        throw new ApiError("forbidden", "Cross-origin sockets are not allowed");
+      if (!(await verifySimulatorToken(c.env.SIGNING_SECRET, workspaceId, callId, c.req.query("token"))))
+        throw forbiddenSocket();
+      const call = await findCall(database(c.env.DB), workspaceId, callId);
+      if (!call || call.provider !== SIMULATOR_PROVIDER) throw forbiddenSocket();
+      if (c.req.header("Upgrade")?.toLowerCase() !== "websocket")
+        throw new ApiError("validation_failed", "Expected a WebSocket upgrade");
+      const headers = new Headers({ Upgrade: "websocket" });
+      headers.set(CALL_ID_HEADER, callId);
+      headers.set(TRANSPORT_HEADER, "conversation_relay");
+      const res = await callSession(c.env, callId).fetch("https://call-session/socket", { headers });
+      return new Response(null, { status: res.status, webSocket: res.webSocket }) as never;
+    },
+  );
