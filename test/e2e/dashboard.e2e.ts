@@ -348,6 +348,8 @@ describe("API keys", () => {
 
     await page.getByRole("button", { name: "Create API key" }).click();
     const dialog = page.getByRole("dialog", { name: "Create API key" });
+    // allInnerTexts does not wait: wait for the role choices to render first.
+    await dialog.getByLabel("Role").locator("option").first().waitFor({ state: "attached" });
     expect(await dialog.getByLabel("Role").locator("option").allInnerTexts()).toEqual([
       "Viewer",
       "Operator",

@@ -38,21 +38,25 @@ export interface PagedList<T> {
   error: unknown;
   loading: boolean;
   hasMore: boolean;
+  /** Whether the items are those of the current path (false while a changed filter's first page loads). */
+  loaded: boolean;
   loadMore(): void;
   reload(): void;
 }
 
 export const PAGE_SIZE = 100;
 
-function pageUrl(path: string, token: string | null): string {
-  const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+function pageUrl(path: string, token: string | null, pageSize: number): string {
+  const query = new URLSearchParams({ limit: String(pageSize) });
   if (token) query.set("continuation_token", token);
-  return `${path}?${query}`;
+  // The path may carry its own filters (`calls?status=completed`).
+  return `${path}${path.includes("?") ? "&" : "?"}${query}`;
 }
 
-/** A list endpoint, first page on mount; `loadMore()` appends the next page. */
-export function usePagedList<T>(path: string | null): PagedList<T> {
+/** A list endpoint, first page on mount and whenever `path` changes; `loadMore()` appends the next page. */
+export function usePagedList<T>(path: string | null, pageSize = PAGE_SIZE): PagedList<T> {
   const [items, setItems] = useState<T[]>([]);
+  const [loadedPath, setLoadedPath] = useState<string | null>(null);
   const [total, setTotal] = useState(0);
   const [token, setToken] = useState<string | null>(null);
   const [error, setError] = useState<unknown>();
@@ -68,9 +72,12 @@ export function usePagedList<T>(path: string | null): PagedList<T> {
       controller.current = current;
       setLoading(true);
       setError(undefined);
-      api.get<ListPage<T>>(pageUrl(path, after), { signal: current.signal }).then(
+      api.get<ListPage<T>>(pageUrl(path, after, pageSize), { signal: current.signal }).then(
         (page) => {
+          // An answer for a list the page has since left (the body may finish arriving after an abort).
+          if (current.signal.aborted) return;
           setItems((previous) => (after ? [...previous, ...page.results] : page.results));
+          setLoadedPath(path);
           setTotal(page.total);
           setToken(page.continuation_token);
           setLoading(false);
@@ -82,7 +89,7 @@ export function usePagedList<T>(path: string | null): PagedList<T> {
         },
       );
     },
-    [path],
+    [path, pageSize],
   );
 
   useEffect(() => {
@@ -96,6 +103,7 @@ export function usePagedList<T>(path: string | null): PagedList<T> {
     error,
     loading,
     hasMore: token !== null,
+    loaded: path !== null && loadedPath === path,
     loadMore: () => fetchPage(token),
     reload: useCallback(() => setGeneration((g) => g + 1), []),
   };
@@ -106,7 +114,7 @@ export async function fetchAll<T>(path: string, signal?: AbortSignal, maxPages =
   const all: T[] = [];
   let token: string | null = null;
   for (let page = 0; page < maxPages; page++) {
-    const result: ListPage<T> = await api.get<ListPage<T>>(pageUrl(path, token), { signal });
+    const result: ListPage<T> = await api.get<ListPage<T>>(pageUrl(path, token, PAGE_SIZE), { signal });
     all.push(...result.results);
     token = result.continuation_token;
     if (!token) break;

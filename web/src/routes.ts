@@ -7,6 +7,7 @@ import {
   PipelineIcon,
   ReviewIcon,
   SettingsIcon,
+  SimulatorIcon,
   SurfacesIcon,
   WorldIcon,
 } from "./components/icons";
@@ -18,7 +19,6 @@ import { ReviewPage } from "./pages/review";
 import { ReviewNavCount } from "./pages/review/nav-count";
 import { SettingsPage } from "./pages/settings";
 import { SimulatorPage } from "./pages/simulator";
-import { SimulatorIcon } from "./pages/simulator/icon";
 import { SurfacesPage } from "./pages/surfaces";
 import { WorldPage } from "./pages/world";
 

@@ -76,3 +76,10 @@ export const PipelineIcon = () => (
     <path d="M5 8h2.25l1.5-3.5 1.5 7 .75-3.5" />
   </Icon>
 );
+
+export const SimulatorIcon = () => (
+  <Icon>
+    <rect x="4.25" y="1.5" width="7.5" height="13" rx="1.5" />
+    <path d="M7 12.25h2" />
+  </Icon>
+);

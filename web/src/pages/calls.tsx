@@ -1,5 +1,5 @@
-import { useCallback, useEffect, useId, useRef, useState } from "preact/hooks";
-import { api, workspacePath } from "../api";
+import { useId } from "preact/hooks";
+import { workspacePath } from "../api";
 import { EmptyState } from "../components/empty-state";
 import { ErrorNotice } from "../components/error-notice";
 import { Loading } from "../components/loading";
@@ -7,7 +7,7 @@ import { PageHeader } from "../components/page-header";
 import { LoadMore } from "../components/section";
 import { apiUrl, withQuery } from "../components/url-query";
 import { formatDateTime, formatPhone, formatRelative } from "../format";
-import { useDocumentTitle } from "../hooks";
+import { useDocumentTitle, usePagedList } from "../hooks";
 import { Link, navigate, useLocation } from "../router";
 import { useSession } from "../session";
 import { CallDetailDialog } from "./calls/detail";
@@ -15,62 +15,6 @@ import { type CallSummary, formatCallDuration, StatusPill, stateLabel, statusLab
 
 const PAGE = 25;
 const STATUSES = ["completed", "in-progress", "ringing", "no-answer", "busy", "failed", "canceled"];
-
-interface CallPage {
-  results: CallSummary[];
-  total: number;
-  continuation_token: string | null;
-}
-
-/** The calls list for a filter (`base` and its `filters`): first page on change, more on request. */
-function useCalls(base: string, filters: Record<string, string>) {
-  const url = apiUrl(base, filters);
-  const [state, setState] = useState<{
-    items: CallSummary[];
-    total: number;
-    token: string | null;
-    error: unknown;
-    loading: boolean;
-    loaded: boolean;
-  }>({ items: [], total: 0, token: null, error: null, loading: true, loaded: false });
-  const controller = useRef<AbortController | null>(null);
-  const [generation, setGeneration] = useState(0);
-  const fetchPage = useCallback(
-    (after: string | null) => {
-      controller.current?.abort();
-      const current = new AbortController();
-      controller.current = current;
-      setState((s) => ({ ...s, loading: true, error: null }));
-      const paging = new URLSearchParams({ limit: String(PAGE) });
-      if (after) paging.set("continuation_token", after);
-      const path = `${url}${url.includes("?") ? "&" : "?"}${paging}`;
-      api.get<CallPage>(path, { signal: current.signal }).then(
-        (page) =>
-          setState((s) => ({
-            items: after ? [...s.items, ...page.results] : page.results,
-            total: page.total,
-            token: page.continuation_token,
-            error: null,
-            loading: false,
-            loaded: true,
-          })),
-        (error: unknown) => {
-          if (!current.signal.aborted) setState((s) => ({ ...s, error, loading: false }));
-        },
-      );
-    },
-    [url],
-  );
-  useEffect(() => {
-    fetchPage(null);
-    return () => controller.current?.abort();
-  }, [fetchPage, generation]);
-  return {
-    ...state,
-    loadMore: () => fetchPage(state.token),
-    reload: () => setGeneration((g) => g + 1),
-  };
-}
 
 /** Recent calls and text sessions, newest first, with filters and each call's timeline. */
 export function CallsPage() {
@@ -80,7 +24,10 @@ export function CallsPage() {
   const status = query.get("status") ?? "";
   const direction = query.get("direction") ?? "";
   const callId = query.get("call");
-  const list = useCalls(workspacePath(workspace.id, "calls"), { status, direction });
+  const list = usePagedList<CallSummary>(
+    apiUrl(workspacePath(workspace.id, "calls"), { status, direction }),
+    PAGE,
+  );
   const ids = { status: useId(), direction: useId() };
   const setFilter = (key: string, value: string) =>
     navigate(withQuery("/calls", query, { [key]: value, call: null }), { replace: true });
@@ -192,7 +139,7 @@ export function CallsPage() {
               </tbody>
             </table>
           </div>
-          {list.token && (
+          {list.hasMore && (
             <LoadMore
               shown={list.items.length}
               total={list.total}
