@@ -96,3 +96,20 @@ export async function text(locator: Locator): Promise<string> {
 }
 
 export const heading = (page: Page) => page.getByRole("heading", { level: 1 });
+
+/**
+ * Waits until the focused element matches, and fails with what was focused instead. Focus moves
+ * in an effect after the page renders, so reading it once right after navigation races.
+ */
+export async function expectFocus(page: Page, attribute: "id" | "name", value: string) {
+  try {
+    await page.waitForFunction(
+      ([attr, v]) => document.activeElement?.getAttribute(attr) === v,
+      [attribute, value] as const,
+      { timeout: 5_000 },
+    );
+  } catch {
+    const focused = await page.evaluate((attr) => document.activeElement?.getAttribute(attr), attribute);
+    throw new Error(`expected focus on [${attribute}="${value}"], found ${JSON.stringify(focused)}`);
+  }
+}

@@ -11,6 +11,7 @@ import {
   closeBrowser,
   DESKTOP,
   demoLogin,
+  expectFocus,
   fillSignIn,
   heading,
   launchBrowser,
@@ -147,7 +148,7 @@ describe("the shell", () => {
       expect(await page.title()).toBe(`${name} · Riverside Family Clinic · Switchboard`);
       expect(await text(page.getByRole("main"))).toContain(copy);
       // Focus moves to the new page's heading, so screen readers announce it.
-      expect(await page.evaluate(() => document.activeElement?.id)).toBe("page-title");
+      await expectFocus(page, "id", "page-title");
     }
 
     await openSettings(page);
@@ -437,7 +438,7 @@ describe("workspaces and MFA", () => {
     await page.waitForURL(/\/login$/);
     await fillSignIn(page, user);
     await heading(page).filter({ hasText: "Two-factor authentication" }).waitFor();
-    expect(await page.evaluate(() => document.activeElement?.getAttribute("name"))).toBe("totp_code");
+    await expectFocus(page, "name", "totp_code");
     await page.getByLabel("Authentication code").fill(currentTotp(secret) === "000000" ? "111111" : "000000");
     await page.getByRole("button", { name: "Verify" }).click();
     expect(await text(page.getByRole("alert"))).toMatch(/^That code didn't work/);

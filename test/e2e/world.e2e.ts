@@ -11,6 +11,7 @@ import { api, letters } from "./api";
 import {
   closeBrowser,
   demoLogin,
+  expectFocus,
   heading,
   launchBrowser,
   openPage,
@@ -213,7 +214,7 @@ describe("World", () => {
     await match.click();
     await page.waitForURL(new RegExp(`/world/${demo.id}$`));
     expect(await heading(page).textContent()).toBe(demo.name);
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe("page-title");
+    await expectFocus(page, "id", "page-title");
     const groups = await page.locator(".fact-group h2").allInnerTexts();
     expect(groups[0]).toMatch(/^Allergies/);
     expect(groups.map((g) => g.replace(/\s*\d+$/, ""))).toEqual(
