@@ -8,8 +8,16 @@
  * ConversationRelay (https://www.twilio.com/docs/voice/conversationrelay/websocket-messages): inbound
  * `setup`, `prompt`, `dtmf`, `interrupt`, `error`; outbound `text` tokens (the last with `last: true`) and
  * `end` with `handoffData` (a JSON string: `reason`, and `to` for a transfer), sent after the goodbye's
- * last token so the transfer is deferred until the caller has heard it. Media Streams is not driven here
- * yet: without speech services the socket is closed with a logged reason.
+ * last token so the transfer is deferred until the caller has heard it.
+ *
+ * Media Streams (call-media.ts): raw μ-law audio, transcribed and synthesized here; the goodbye's `mark`
+ * coming back is what ends the call (and, for a transfer, redirects it through Twilio's REST API). Without
+ * speech services the voice webhook never opens this path (it says so and hangs up); a socket that
+ * arrives anyway is closed with a logged reason.
+ *
+ * SMS text sessions (`textMessage`): each inbound message is stored, then handled by the alarm as a turn
+ * of the same engine; replies go out through the Messaging adapter's queue. The session ends a day after
+ * the last message.
  */
 import { DurableObject } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
@@ -26,19 +34,32 @@ import {
   type TurnInput,
   type TurnOutput,
 } from "../shared/engine/engine";
-import { LocalEngine } from "../shared/engine/local-engine";
+import { engineName, selectEngine } from "../shared/engine/select";
 import { newId } from "../shared/ids";
-import { Persona } from "../shared/schemas/tenancy";
+import { EscalationRules, Persona } from "../shared/schemas/tenancy";
 import { findCallById, finishCallRow, patientByPhoneHash } from "../workers/calls/session-client";
 import { executeTools, type ToolContext, type ToolExecution } from "../workers/calls/tools";
-import { applyCallStatus, insertEventUnlessDuplicate, openFromNumber } from "../workers/db/calls";
+import {
+  applyCallStatus,
+  applyRecording,
+  callRecordingKey,
+  insertEventUnlessDuplicate,
+  openFromNumber,
+  RECORDING_STATUS_RANK,
+  TEXT_SESSION_IDLE_MS,
+} from "../workers/db/calls";
 import { database, type Statement } from "../workers/db/client";
 import { loadActiveGraph, loadKnowledge } from "../workers/db/context-graphs";
 import { workspaces } from "../workers/db/schema";
 import { findService } from "../workers/db/tenancy";
-import { DEFAULT_TIME_ZONE } from "../workers/ehr/scheduling-slots";
+import { DEFAULT_TIME_ZONE, resolveClinicTimeZone } from "../workers/ehr/scheduling-slots";
 import { publish } from "../workers/events";
+import { speechServices } from "../workers/speech/speech";
+import { queueSms } from "../workers/telephony/messaging";
+import { redirectCall, twilioCredentials } from "../workers/telephony/twilio-rest";
+import { type Handoff, handoffTwiml } from "../workers/telephony/twiml";
 import { patientMemory, putTranscript, rememberInteraction } from "../workers/world/memory";
+import { MEDIA_SCHEMA, MediaFrame, MediaLeg } from "./call-media";
 import { migrate } from "./sql-migrations";
 
 const SCHEMA: readonly string[] = [
@@ -72,6 +93,14 @@ const SCHEMA: readonly string[] = [
      data TEXT NOT NULL,
      at TEXT NOT NULL
    )`,
+  ...MEDIA_SCHEMA,
+  // SMS text sessions: inbound messages (PHI) until their turn has run.
+  `CREATE TABLE inbox (
+     message_id TEXT PRIMARY KEY,
+     body TEXT NOT NULL,
+     received_at TEXT NOT NULL,
+     handled_at TEXT
+   )`,
 ];
 
 /** Header names the Worker's upgrade route uses to hand the verified call id and transport over. */
@@ -94,6 +123,10 @@ interface CallMeta {
   graphId: string;
   graphVersion: number;
   callSid: string | null;
+  /** How the call is carried: `conversation_relay`, `media_streams` or `sms`. */
+  transport: Transport;
+  /** The clinic number the caller reached (SMS replies come from it). */
+  serviceNumber: string;
   fromNumberEnc: string | null;
   patientEntityId: string | null;
   verified: boolean;
@@ -109,6 +142,28 @@ interface CallContext {
   knowledge: KnowledgeEntry[];
   persona: EnginePersona;
   timeZone: string;
+  /** Where an escalation goes when no operator can take it (the service's `forward` fallback), if set. */
+  escalationForward: string | null;
+}
+
+type Transport = "conversation_relay" | "media_streams" | "sms";
+
+/** Where a turn's reply goes: the relay's text tokens, synthesized audio, or a text message. */
+interface Channel {
+  transport: Transport;
+  /**
+   * Says (part of) a reply; `final` is its last part. Returns when its first token/audio went out and,
+   * for audio, the last mark sent.
+   */
+  say(text: string, turnSeq: number, final: boolean): Promise<{ firstAt: string | null; lastMark: string | null }>;
+  /** Simulator debug frames (ConversationRelay only). */
+  send?(frame: Record<string, unknown>): void;
+}
+
+/** How a call ends once the goodbye is out: kept until the goodbye's mark returns on Media Streams. */
+interface Ending {
+  reason: EndReason;
+  handoff: Handoff & Record<string, unknown>;
 }
 
 type EndReason =
@@ -168,17 +223,34 @@ function log(level: "info" | "warn" | "error", event: string, fields: Record<str
   else console.info(line);
 }
 
+/** The service's fallback number, when its escalations are forwarded while no operator can take them. */
+function escalationForward(rules: unknown): string | null {
+  const parsed = EscalationRules.safeParse(rules);
+  return parsed.success && parsed.data.fallback === "forward" ? parsed.data.fallback_number : null;
+}
+
+/** Why a frame was refused, as a code: a parser's message may quote the frame (what the caller said). */
+const frameProblem = (err: unknown) =>
+  err instanceof SyntaxError
+    ? "not_json"
+    : err instanceof Error && err.message === "binary"
+      ? "binary"
+      : "schema";
+
 const errorName = (err: unknown) => (err instanceof Error ? err.name : "Error");
 
 export class CallSession extends DurableObject<Env> {
   readonly #schemaVersion: number;
-  readonly #engine = new LocalEngine();
+  readonly #engine;
+  readonly #media: MediaLeg;
   /** Frames are handled one after another: a turn awaits D1 and tools, and the next frame must wait. */
   #queue: Promise<void> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#schemaVersion = migrate(ctx.storage.sql, SCHEMA);
+    this.#engine = selectEngine(env);
+    this.#media = new MediaLeg(ctx.storage.sql);
   }
 
   /** Liveness and storage schema version, for health checks. */
@@ -251,16 +323,25 @@ export class CallSession extends DurableObject<Env> {
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server, [transport]);
     if (this.#get<string>("call_id") === null) this.#put("call_id", callId);
-    if (transport === "media_streams") {
-      // Media Streams needs speech-to-text and text-to-speech; this build drives ConversationRelay only.
+    if (transport === "media_streams" && !speechServices(this.env)) {
+      // The voice webhook says this and hangs up before a socket opens; one that arrives anyway is closed.
       log("warn", "call.speech_unavailable", { call_id: callId, reason: "speech services not configured" });
+      this.#timeline("speech_unavailable", {});
       server.close(1011, "speech services not configured");
     }
     return new Response(null, { status: 101, webSocket: client });
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    const run = this.#queue.then(() => this.#onMessage(ws, message));
+    // Media frames arrive every 20 ms and are handled at once (a turn in progress must not hold up
+    // barge-in detection); what they lead to (a transcription and a turn) joins the queue.
+    if (this.ctx.getTags(ws)[0] === "media_streams") return this.#onMediaFrame(ws, message);
+    return this.#enqueue(() => this.#onMessage(ws, message));
+  }
+
+  /** Runs work after everything queued before it (frames, turns, alarms), one at a time. */
+  #enqueue(work: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(work);
     this.#queue = run.catch(() => {});
     return run;
   }
@@ -282,6 +363,220 @@ export class CallSession extends DurableObject<Env> {
     await this.#finish("hangup");
   }
 
+  /** The channel a ConversationRelay socket speaks through. */
+  #relayChannel(ws: WebSocket): Channel {
+    return {
+      transport: "conversation_relay",
+      say: async (text, _turnSeq, final) => ({ firstAt: this.#speak(ws, text, final), lastMark: null }),
+      send: (frame) => this.#send(ws, frame),
+    };
+  }
+
+  /** The channel a Media Streams socket speaks through: synthesized sentences, each followed by a mark. */
+  #mediaChannel(ws: WebSocket): Channel {
+    return {
+      transport: "media_streams",
+      say: async (reply, turnSeq) => {
+        const speech = speechServices(this.env);
+        if (!speech) throw new Error("speech services not configured");
+        const streamSid = this.#get<string>("stream_sid");
+        const spoken = await this.#media.speak(
+          reply,
+          turnSeq,
+          (text) => speech.synthesize(text),
+          (frame) => this.#send(ws, { ...frame, streamSid }),
+        );
+        return { firstAt: spoken.firstAudioAt, lastMark: spoken.lastMark };
+      },
+    };
+  }
+
+  /** The channel of a text session: the reply goes out as one SMS from the clinic number. */
+  #smsChannel(): Channel {
+    return {
+      transport: "sms",
+      say: async (reply, turnSeq) => {
+        const meta = this.#get<CallMeta>("call");
+        if (!meta?.fromNumberEnc) return { firstAt: null, lastMark: null };
+        const to = await openFromNumber(
+          this.env.ENCRYPTION_KEY,
+          meta.workspaceId,
+          meta.callId,
+          meta.fromNumberEnc,
+        );
+        await queueSms(this.env, {
+          workspaceId: meta.workspaceId,
+          callId: meta.callId,
+          key: `${meta.callId}:${turnSeq}`,
+          from: meta.serviceNumber,
+          to,
+          body: reply,
+        });
+        return { firstAt: new Date().toISOString(), lastMark: null };
+      },
+    };
+  }
+
+  /** The channel the call has now (for alarms, which arrive without a socket). */
+  #currentChannel(): Channel | null {
+    const meta = this.#get<CallMeta>("call");
+    if (meta?.transport === "sms") return this.#smsChannel();
+    const media = this.ctx.getWebSockets("media_streams")[0];
+    if (media) return this.#mediaChannel(media);
+    const relay = this.ctx.getWebSockets("conversation_relay")[0];
+    return relay ? this.#relayChannel(relay) : null;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Media Streams frames
+
+  async #onMediaFrame(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const callId = this.#get<string>("call_id");
+    if (this.#get<string>("finished_at")) return;
+    let frame: MediaFrame;
+    try {
+      if (typeof message !== "string") throw new Error("binary");
+      const parsed = MediaFrame.safeParse(JSON.parse(message));
+      if (!parsed.success) throw new Error("schema");
+      frame = parsed.data;
+    } catch (err) {
+      log("warn", "call.invalid_frame", { call_id: callId, reason: frameProblem(err) });
+      this.#timeline("invalid_frame", {});
+      return;
+    }
+    switch (frame.event) {
+      case "connected":
+        return;
+      case "start": {
+        const format = frame.start.mediaFormat;
+        if (
+          format &&
+          (format.encoding !== "audio/x-mulaw" || format.sampleRate !== 8000 || format.channels !== 1)
+        )
+          log("warn", "call.unexpected_media_format", { call_id: callId, encoding: format.encoding });
+        this.#put("stream_sid", frame.start.streamSid);
+        return this.#enqueue(() => this.#setup(this.#mediaChannel(ws), frame.start.callSid));
+      }
+      case "media": {
+        if (frame.media.track && frame.media.track !== "inbound") return;
+        if (this.#get<string>("ended_at")) return;
+        const signal = this.#media.receiveAudio(frame.media.payload);
+        if (signal.kind === "barge_in") {
+          this.#send(ws, { event: "clear", streamSid: this.#get<string>("stream_sid") });
+          this.ctx.storage.sql.exec("UPDATE turns SET heard = ? WHERE seq = ?", signal.heard, signal.turnSeq);
+          this.#timeline("interrupt", { turn: signal.turnSeq, at_ms: Math.round(signal.atMs) });
+          return this.#enqueue(() => this.#endIfGoodbyeDone(ws));
+        }
+        if (signal.kind === "utterance") {
+          const audio = signal.audio;
+          return this.#enqueue(() => this.#transcribeAndTurn(ws, audio));
+        }
+        return;
+      }
+      case "mark":
+        this.#media.markReturned(frame.mark.name);
+        return this.#enqueue(() => this.#endIfGoodbyeDone(ws));
+      case "dtmf":
+        return this.#enqueue(() => this.#turn(this.#mediaChannel(ws), frame.dtmf.digit));
+      case "stop":
+        return this.#enqueue(() => this.#finish("hangup"));
+    }
+  }
+
+  async #transcribeAndTurn(ws: WebSocket, audio: Uint8Array) {
+    if (this.#get<string>("ended_at") || !this.#get<CallMeta>("call")) return;
+    const speech = speechServices(this.env);
+    if (!speech) return;
+    const started = performance.now();
+    let text: string;
+    try {
+      text = (await speech.transcribe(audio)).text.trim();
+    } catch (err) {
+      log("warn", "call.transcription_failed", {
+        call_id: this.#get<string>("call_id"),
+        error: errorName(err),
+      });
+      this.#timeline("stt_failed", { code: (err as { code?: string }).code ?? null });
+      return;
+    }
+    this.#timeline("stt", { ms: Math.round(performance.now() - started), empty: text === "" });
+    // Noise that passed the voice detector transcribes to nothing: not a turn.
+    if (text) await this.#turn(this.#mediaChannel(ws), text);
+  }
+
+  /** On Media Streams the call ends once the goodbye's last mark has come back (or was cleared). */
+  async #endIfGoodbyeDone(ws: WebSocket) {
+    const pending = this.#get<Ending & { mark: string | null }>("pending_end");
+    if (!pending || (pending.mark && !this.#media.done(pending.mark))) return;
+    this.#delete("pending_end");
+    await this.#completeEnding(pending, ws);
+  }
+
+  /** After the goodbye: a transfer is made through Twilio's REST API; then the stream closes. */
+  async #completeEnding(ending: Ending, ws: WebSocket) {
+    const meta = this.#get<CallMeta>("call");
+    if (meta && (ending.reason === "transfer" || ending.reason === "escalation")) {
+      const creds = twilioCredentials(this.env);
+      if (creds && meta.callSid) {
+        const twiml = handoffTwiml(ending.handoff);
+        try {
+          await redirectCall(creds, meta.callSid, twiml);
+          this.#timeline("handoff", { reason: ending.reason, redirected: true });
+        } catch (err) {
+          log("warn", "call.redirect_failed", { call_id: meta.callId, error: errorName(err) });
+          this.#timeline("handoff", { reason: ending.reason, redirected: false, error: errorName(err) });
+        }
+      } else {
+        log("warn", "call.handoff_unavailable", { call_id: meta.callId, reason: ending.reason });
+        this.#timeline("handoff", { reason: ending.reason, redirected: false });
+      }
+    }
+    try {
+      ws.close(1000, "call ended");
+    } catch {
+      // Already closed.
+    }
+    await this.#finish(ending.reason);
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // SMS text sessions
+
+  /**
+   * An inbound text message of this session (the SMS webhook calls this once per new message). It is
+   * stored and handled by the alarm, so a failure is retried and a redelivery is a no-op.
+   */
+  async textMessage(input: { callId: string; messageId: string; body: string; at: string }): Promise<void> {
+    if (this.#get<string>("call_id") === null) this.#put("call_id", input.callId);
+    if (this.#get<string>("finished_at")) return;
+    this.ctx.storage.sql.exec(
+      "INSERT OR IGNORE INTO inbox (message_id, body, received_at) VALUES (?, ?, ?)",
+      input.messageId,
+      input.body.slice(0, 1600),
+      input.at,
+    );
+    await this.ctx.storage.setAlarm(Date.now());
+  }
+
+  async #drainInbox() {
+    const waiting = this.ctx.storage.sql
+      .exec<{ message_id: string; body: string }>(
+        "SELECT message_id, body FROM inbox WHERE handled_at IS NULL ORDER BY received_at, rowid",
+      )
+      .toArray();
+    if (waiting.length === 0) return;
+    const channel = this.#smsChannel();
+    if (!this.#get<CallMeta>("call")) await this.#setup(channel, null);
+    for (const message of waiting) {
+      if (!this.#get<string>("ended_at")) await this.#turn(channel, message.body.trim());
+      this.ctx.storage.sql.exec(
+        "UPDATE inbox SET handled_at = ?, body = '' WHERE message_id = ?",
+        new Date().toISOString(),
+        message.message_id,
+      );
+    }
+  }
+
   async #onMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const callId = this.#get<string>("call_id");
     if (this.#get<string>("ended_at")) return;
@@ -293,7 +588,7 @@ export class CallSession extends DurableObject<Env> {
       frame = parsed.data;
     } catch (err) {
       // Ids only: the frame may carry what the caller said.
-      log("warn", "call.invalid_frame", { call_id: callId, reason: (err as Error).message.slice(0, 20) });
+      log("warn", "call.invalid_frame", { call_id: callId, reason: frameProblem(err) });
       this.#timeline("invalid_frame", {});
       return;
     }
@@ -301,16 +596,16 @@ export class CallSession extends DurableObject<Env> {
     try {
       switch (frame.type) {
         case "setup":
-          return await this.#setup(ws, frame.callSid ?? null);
+          return await this.#setup(this.#relayChannel(ws), frame.callSid ?? null);
         case "prompt": {
           // With partial prompts on, `last: false` pieces come first; the turn runs on the complete one.
           const pending = (this.#get<string>("partial_prompt") ?? "") + frame.voicePrompt;
           if (frame.last === false) return this.#put("partial_prompt", pending);
           this.#delete("partial_prompt");
-          return await this.#turn(ws, pending.trim());
+          return await this.#turn(this.#relayChannel(ws), pending.trim());
         }
         case "dtmf":
-          return await this.#turn(ws, frame.digit);
+          return await this.#turn(this.#relayChannel(ws), frame.digit);
         case "interrupt":
           return this.#interrupted(frame.utteranceUntilInterrupt, frame.durationUntilInterruptMs);
         case "error":
@@ -359,12 +654,17 @@ export class CallSession extends DurableObject<Env> {
     ws.send(JSON.stringify(frame));
   }
 
-  /** Streams a reply as a few `text` tokens, the last with `last: true`; returns when the first went out. */
-  #speak(ws: WebSocket, reply: string): string {
-    const tokens = replyTokens(reply);
+  /**
+   * Streams (part of) a reply as a few `text` tokens, the last of the final part with `last: true` (an
+   * empty final part is just that marker); returns when the first went out.
+   */
+  #speak(ws: WebSocket, reply: string, final = true): string {
+    const tokens = reply ? replyTokens(reply) : [""];
+    // A part that continues the reply starts with its space; tokens keep only spaces after words.
+    if (/^\s/.test(reply)) tokens[0] = ` ${tokens[0]}`;
     let firstAt = "";
     tokens.forEach((token, i) => {
-      this.#send(ws, { type: "text", token, last: i === tokens.length - 1 });
+      this.#send(ws, { type: "text", token, last: final && i === tokens.length - 1 });
       if (i === 0) firstAt = new Date().toISOString();
     });
     return firstAt;
@@ -373,31 +673,42 @@ export class CallSession extends DurableObject<Env> {
   // -------------------------------------------------------------------------------------------------------
   // Setup and turns
 
-  async #setup(ws: WebSocket, callSid: string | null) {
+  async #setup(channel: Channel, callSid: string | null) {
     const callId = this.#get<string>("call_id")!;
     if (this.#get<CallMeta>("call")) return; // Twilio reconnected, or a duplicate setup: the call goes on.
     const db = database(this.env.DB);
     const call = await findCallById(db, callId);
     const service = call?.serviceId ? await findService(db, call.workspaceId, call.serviceId) : undefined;
     const active = call && service ? await loadActiveGraph(db, call.workspaceId, service.id) : null;
-    // A call answered with Media Streams has no business on the relay socket (the token names the call only).
+    // A call answered with one transport has no business on another's socket (the token names the call only).
     const reason = !call
       ? "no_call"
-      : call.transport !== "conversation_relay"
+      : call.transport !== channel.transport
         ? "wrong_transport"
         : !active
           ? "no_graph"
           : null;
     if (reason || !call || !service || !active) {
       log("warn", "call.unavailable", { call_id: callId, reason: reason ?? "no_service" });
-      this.#speak(ws, "I'm sorry, this line can't take calls right now. Please try again later. Goodbye.");
-      this.#send(ws, { type: "end", handoffData: JSON.stringify({ reason: "unavailable" }) });
       this.#put("ended_at", new Date().toISOString());
+      if (channel.transport === "conversation_relay") {
+        await channel.say(
+          "I'm sorry, this line can't take calls right now. Please try again later. Goodbye.",
+          0,
+          true,
+        );
+        channel.send?.({ type: "end", handoffData: JSON.stringify({ reason: "unavailable" }) });
+      } else {
+        for (const ws of this.ctx.getWebSockets()) ws.close(1011, "call unavailable");
+      }
       return;
     }
     const [knowledge, workspace] = await Promise.all([
       loadKnowledge(db, call.workspaceId, service.id),
-      db.query.workspaces.findFirst({ where: eq(workspaces.id, call.workspaceId), columns: { name: true } }),
+      db.query.workspaces.findFirst({
+        where: eq(workspaces.id, call.workspaceId),
+        columns: { name: true, timezone: true },
+      }),
     ]);
     const persona = Persona.safeParse(service.persona);
     const { agent_name, tone } = persona.success ? persona.data : Persona.parse({});
@@ -420,6 +731,8 @@ export class CallSession extends DurableObject<Env> {
       graphId: active.id,
       graphVersion: active.version,
       callSid: callSid ?? call.providerSid,
+      transport: channel.transport,
+      serviceNumber: call.toNumber,
       fromNumberEnc: call.fromNumberEnc,
       patientEntityId,
       verified: false,
@@ -432,7 +745,8 @@ export class CallSession extends DurableObject<Env> {
       graph: active.graph,
       knowledge,
       persona: { name: agent_name, tone, clinic_name: workspace?.name ?? service.name },
-      timeZone: DEFAULT_TIME_ZONE,
+      timeZone: resolveClinicTimeZone(workspace?.timezone),
+      escalationForward: escalationForward(service.escalationRules),
     };
     this.#put("call", meta);
     this.#put("context", context);
@@ -446,13 +760,16 @@ export class CallSession extends DurableObject<Env> {
       graph_id: active.id,
       graph_version: active.version,
       returning: meta.returning,
+      transport: channel.transport,
+      engine: engineName(this.env),
     });
     log("info", "call.session_started", { call_id: callId, workspace_id: call.workspaceId });
-    await this.#turn(ws, "");
+    // A voice call is greeted; a text session answers the message that opened it.
+    if (channel.transport !== "sms") await this.#turn(channel, "");
   }
 
   /** One caller turn ("" for the greeting): engine, tools, engine again, reply, persistence, events. */
-  async #turn(ws: WebSocket, utterance: string) {
+  async #turn(channel: Channel, utterance: string) {
     const meta = this.#get<CallMeta>("call");
     const context = this.#get<CallContext>("context");
     const state = this.#get<EngineState>("engine_state");
@@ -486,11 +803,37 @@ export class CallSession extends DurableObject<Env> {
     let out = await this.#engine.respond({ ...base, state, utterance, heard, history });
     const toolsRun: ToolExecution[] = [];
     const replies = [out.reply];
-    let ending: { reason: EndReason; handoff: Record<string, unknown> } | null = null;
+    let ending: Ending | null = null;
     let escalation = out.escalate?.reason ?? null;
     this.#persistState(out, state.state_id);
 
+    // The agent's turn: its row first (marks and a barge-in name it), its words streamed as they come.
+    const agentSeq = this.ctx.storage.sql
+      .exec<{ seq: number }>(
+        "INSERT INTO turns (speaker, text, started_at) VALUES ('agent', '', ?) RETURNING seq",
+        startedAt.toISOString(),
+      )
+      .one().seq;
+    let spokenUpTo = 0;
+    let firstAt: string | null = null;
+    let lastMark: string | null = null;
+    const speak = async (final: boolean) => {
+      const text = replies
+        .slice(spokenUpTo)
+        .filter((r) => r.trim())
+        .join(" ");
+      spokenUpTo = replies.length;
+      if (!text && !(final && firstAt)) return;
+      // A later part continues the sentence stream: a space keeps the words apart once joined.
+      const spoken = await channel.say(firstAt && text ? ` ${text}` : text, agentSeq, final);
+      firstAt ??= spoken.firstAt;
+      lastMark = spoken.lastMark ?? lastMark;
+    };
+
     for (let round = 0; out.tool_calls.length > 0 && round < MAX_TOOL_ROUNDS && !ending; round++) {
+      // What the agent says before a lookup ("One moment while I check that.") goes out at once; a text
+      // message waits for the whole answer.
+      if (channel.transport !== "sms") await speak(false);
       const executions = await this.#runTools(meta, out.tool_calls, out.state.turn);
       toolsRun.push(...executions);
       for (const ex of executions) {
@@ -519,13 +862,20 @@ export class CallSession extends DurableObject<Env> {
       this.#persistState(out, previous);
     }
     if (escalation)
-      ending ??= { reason: "escalation", handoff: { reason: "escalation", reason_code: escalation } };
+      ending ??= {
+        reason: "escalation",
+        handoff: {
+          reason: "escalation",
+          reason_code: escalation,
+          ...(context.escalationForward ? { to: context.escalationForward } : {}),
+        },
+      };
     if (!ending && out.end_call) ending = { reason: "completed", handoff: { reason: "completed" } };
 
     const reply = replies.filter((r) => r.trim()).join(" ");
-    if (this.#get<boolean>("simulator")) {
+    if (this.#get<boolean>("simulator") && channel.send) {
       // Ids, codes and numbers only: what the agent says goes out as `text` like on any call.
-      this.#send(ws, {
+      channel.send({
         type: "debug",
         state_id: out.state.state_id,
         previous_state_id: state.state_id,
@@ -542,19 +892,18 @@ export class CallSession extends DurableObject<Env> {
         ending: ending?.reason ?? null,
       });
     }
-    const firstTokenAt = reply ? this.#speak(ws, reply) : null;
-    const endedAt = new Date().toISOString();
+    await speak(true);
     this.ctx.storage.sql.exec(
-      `INSERT INTO turns (speaker, text, state_id, intent, risk_score, risk_level, started_at, first_token_at, ended_at)
-       VALUES ('agent', ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `UPDATE turns SET text = ?, state_id = ?, intent = ?, risk_score = ?, risk_level = ?, first_token_at = ?,
+         ended_at = ? WHERE seq = ?`,
       reply,
       out.state.state_id,
       out.intent?.name ?? null,
       out.risk.score,
       out.risk.level,
-      startedAt.toISOString(),
-      firstTokenAt,
-      endedAt,
+      firstAt,
+      new Date().toISOString(),
+      agentSeq,
     );
     await publish(this.env, meta.workspaceId, {
       type: "call.updated",
@@ -575,14 +924,34 @@ export class CallSession extends DurableObject<Env> {
         data: { call_id: meta.callId, service_id: meta.serviceId, reason: escalation },
       });
     }
-    if (ending) {
-      // After the last token: Twilio plays the goodbye, then ends the session (and makes any transfer).
-      this.#send(ws, { type: "end", handoffData: JSON.stringify(ending.handoff) });
-      await this.#finish(ending.reason);
+    if (ending) return this.#end(channel, ending, lastMark);
+    if (channel.transport === "sms") this.#put("idle_deadline", Date.now() + TEXT_SESSION_IDLE_MS);
+    else this.#put("silence_deadline", Date.now() + SILENCE_TIMEOUT_MS);
+    await this.#scheduleAlarm();
+  }
+
+  /**
+   * Ends the call once the goodbye is out. ConversationRelay: `end` after the last token (Twilio plays it,
+   * then requests the `<Connect action>` with the handoff). Media Streams: when the goodbye's last mark
+   * comes back. SMS: at once.
+   */
+  async #end(channel: Channel, ending: Ending, lastMark: string | null) {
+    // What Twilio's `<Connect action>` request is answered with (see `handoff()`).
+    this.#put("ending", ending);
+    if (channel.transport === "conversation_relay") {
+      channel.send?.({ type: "end", handoffData: JSON.stringify(ending.handoff) });
+      return this.#finish(ending.reason);
+    }
+    if (channel.transport === "media_streams") {
+      this.#put("ended_at", new Date().toISOString());
+      this.#put("pending_end", { ...ending, mark: lastMark });
+      // Should the mark never come back, the stream's stop (or the max-duration alarm) still ends the call.
+      const ws = this.ctx.getWebSockets("media_streams")[0];
+      if (ws) await this.#endIfGoodbyeDone(ws);
+      else await this.#finish(ending.reason);
       return;
     }
-    this.#put("silence_deadline", Date.now() + SILENCE_TIMEOUT_MS);
-    await this.#scheduleAlarm();
+    await this.#finish(ending.reason);
   }
 
   #persistState(out: TurnOutput, previousStateId: string) {
@@ -641,27 +1010,31 @@ export class CallSession extends DurableObject<Env> {
   // Alarms: silence and maximum duration
 
   async #scheduleAlarm() {
-    const next = [this.#get<number>("silence_deadline"), this.#get<number>("max_deadline")].filter(
-      (t): t is number => typeof t === "number",
-    );
+    const next = [
+      this.#get<number>("silence_deadline"),
+      this.#get<number>("max_deadline"),
+      this.#get<number>("idle_deadline"),
+    ].filter((t): t is number => typeof t === "number");
     if (next.length > 0) await this.ctx.storage.setAlarm(Math.min(...next));
   }
 
   override async alarm(): Promise<void> {
-    const run = this.#queue.then(() => this.#onAlarm());
-    this.#queue = run.catch(() => {});
-    return run;
+    return this.#enqueue(() => this.#onAlarm());
   }
 
   async #onAlarm() {
+    // Text messages waiting for their turn come first (the alarm is how they are handled, and retried).
+    await this.#drainInbox();
     if (this.#get<string>("ended_at") || !this.#get<CallMeta>("call")) return;
-    const ws = this.ctx.getWebSockets("conversation_relay")[0];
+    const channel = this.#currentChannel();
     const now = Date.now();
+    const idleDeadline = this.#get<number>("idle_deadline");
+    if (idleDeadline !== null && now >= idleDeadline) return this.#finish("completed");
     const maxDeadline = this.#get<number>("max_deadline");
     const silenceDeadline = this.#get<number>("silence_deadline");
     if (maxDeadline !== null && now >= maxDeadline) {
       return this.#closePolitely(
-        ws,
+        channel,
         "max_duration",
         "We've reached the time limit for this call. Thank you for calling. Goodbye.",
       );
@@ -669,12 +1042,12 @@ export class CallSession extends DurableObject<Env> {
     if (silenceDeadline !== null && now >= silenceDeadline) {
       if (!this.#get<boolean>("reprompted")) {
         this.#put("reprompted", true);
-        if (ws) this.#speakAgent(ws, "Are you still there?");
+        if (channel) await this.#speakAgent(channel, "Are you still there?");
         this.#timeline("silence_reprompt", {});
         this.#put("silence_deadline", now + SILENCE_TIMEOUT_MS);
       } else {
         return this.#closePolitely(
-          ws,
+          channel,
           "silence",
           "I haven't heard from you, so I'll end the call now. Please call back anytime. Goodbye.",
         );
@@ -683,26 +1056,34 @@ export class CallSession extends DurableObject<Env> {
     await this.#scheduleAlarm();
   }
 
-  #speakAgent(ws: WebSocket, text: string) {
-    const startedAt = new Date().toISOString();
-    const firstTokenAt = this.#speak(ws, text);
+  /** Something the agent says outside a caller turn (a re-prompt, a goodbye); returns the last mark. */
+  async #speakAgent(channel: Channel, text: string): Promise<string | null> {
     const state = this.#get<EngineState>("engine_state");
+    const seq = this.ctx.storage.sql
+      .exec<{ seq: number }>(
+        "INSERT INTO turns (speaker, text, state_id, started_at) VALUES ('agent', ?, ?, ?) RETURNING seq",
+        text,
+        state?.state_id ?? null,
+        new Date().toISOString(),
+      )
+      .one().seq;
+    const spoken = await channel.say(text, seq, true).catch((err) => {
+      log("warn", "call.speak_failed", { call_id: this.#get<string>("call_id"), error: errorName(err) });
+      return { firstAt: null, lastMark: null };
+    });
     this.ctx.storage.sql.exec(
-      "INSERT INTO turns (speaker, text, state_id, started_at, first_token_at, ended_at) VALUES ('agent', ?, ?, ?, ?, ?)",
-      text,
-      state?.state_id ?? null,
-      startedAt,
-      firstTokenAt,
+      "UPDATE turns SET first_token_at = ?, ended_at = ? WHERE seq = ?",
+      spoken.firstAt,
       new Date().toISOString(),
+      seq,
     );
+    return spoken.lastMark;
   }
 
-  async #closePolitely(ws: WebSocket | undefined, reason: EndReason, goodbye: string) {
-    if (ws) {
-      this.#speakAgent(ws, goodbye);
-      this.#send(ws, { type: "end", handoffData: JSON.stringify({ reason }) });
-    }
-    await this.#finish(reason);
+  async #closePolitely(channel: Channel | null, reason: EndReason, goodbye: string) {
+    if (!channel) return this.#finish(reason);
+    const lastMark = await this.#speakAgent(channel, goodbye);
+    await this.#end(channel, { reason, handoff: { reason } }, lastMark);
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -719,7 +1100,9 @@ export class CallSession extends DurableObject<Env> {
     const state = this.#get<EngineState>("engine_state");
     try {
       await this.#writeTimeline(meta, state?.state_id ?? null);
-      if (this.#get<boolean>("simulator")) await this.#completeSimulated(meta, endedAt);
+      if (this.#get<boolean>("simulator") || meta.transport === "sms")
+        await this.#completeWithoutProvider(meta, endedAt);
+      if (meta.transport === "media_streams") await this.#storeRecording(meta);
       await this.#writeTranscript(meta);
       this.#put("finished_at", new Date().toISOString());
       // PHI held for the call's life only: turn text, the caller's context, the sealed number.
@@ -732,8 +1115,11 @@ export class CallSession extends DurableObject<Env> {
     }
   }
 
-  /** No provider sends status callbacks for a simulated call: the session's end is the call's end. */
-  async #completeSimulated(meta: CallMeta, endedAt: string) {
+  /**
+   * No provider sends status callbacks for a simulated call or a text session: the session's end is the
+   * call's end (and a text session that ended takes no more messages; the next one opens a new session).
+   */
+  async #completeWithoutProvider(meta: CallMeta, endedAt: string) {
     const db = database(this.env.DB);
     const call = await findCallById(db, meta.callId);
     if (!call) return;
@@ -750,11 +1136,56 @@ export class CallSession extends DurableObject<Env> {
         workspaceId: meta.workspaceId,
         callId: meta.callId,
         kind: "provider.status",
-        dedupeKey: "status:completed:simulator",
-        data: { status: "completed", duration_seconds: durationSeconds, simulated: true },
+        dedupeKey: "status:completed:session",
+        data: {
+          status: "completed",
+          duration_seconds: durationSeconds,
+          ...(meta.transport === "sms" ? {} : { simulated: true }),
+        },
         at: endedAt,
       },
     );
+  }
+
+  /** The call's two audio tracks as a stereo WAV in R2 (streamed, never whole in memory), then forgotten. */
+  async #storeRecording(meta: CallMeta) {
+    const recording = this.#media.recording();
+    if (recording.seconds <= 0) return;
+    const db = database(this.env.DB);
+    const call = await findCallById(db, meta.callId);
+    if (!call) return;
+    const key = callRecordingKey({ workspaceId: meta.workspaceId, id: meta.callId, recording: null });
+    const { readable, writable } = new FixedLengthStream(recording.byteLength);
+    const stored = this.env.FILES.put(key, readable, { httpMetadata: { contentType: "audio/wav" } });
+    await recording.stream.pipeTo(writable);
+    await stored;
+    const at = new Date().toISOString();
+    await applyRecording(
+      db,
+      call,
+      {
+        sid: `session:${meta.callId}`,
+        status: "completed",
+        status_rank: RECORDING_STATUS_RANK.completed,
+        url: null,
+        duration_seconds: Math.round(recording.seconds),
+        channels: 2,
+        source: "media_streams",
+        started_at: meta.startedAt,
+        error_code: null,
+        updated_at: at,
+      },
+      {
+        id: newId("cev"),
+        workspaceId: meta.workspaceId,
+        callId: meta.callId,
+        kind: "session.recording",
+        dedupeKey: "session:recording",
+        data: { channels: 2, duration_seconds: Math.round(recording.seconds), r2: true },
+        at,
+      },
+    );
+    this.#media.forget();
   }
 
   async #writeTimeline(meta: CallMeta, finalState: string | null) {
@@ -875,6 +1306,15 @@ export class CallSession extends DurableObject<Env> {
 
   // -------------------------------------------------------------------------------------------------------
   // For tests and the calls API: what the session holds (ids, states, timings; turn text while live)
+
+  /**
+   * How the call left the agent, for the `<Connect action>` request Twilio makes when the session ends
+   * (ConversationRelay after `end`; Media Streams when the stream closes without a REST redirect).
+   */
+  async handoff(): Promise<Handoff | null> {
+    const ending = this.#get<Ending>("ending");
+    return ending ? { reason: ending.handoff.reason, to: ending.handoff.to ?? null } : null;
+  }
 
   async snapshot() {
     const sql = this.ctx.storage.sql;

@@ -7,19 +7,31 @@ export function toHex(bytes: ArrayBuffer | Uint8Array): string {
   return out;
 }
 
-export function toBase64Url(bytes: ArrayBuffer | Uint8Array): string {
+/** Standard base64 (RFC 4648 §4, padded): Twilio signatures, media-stream audio payloads. */
+export function toBase64(bytes: ArrayBuffer | Uint8Array): string {
   const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   let binary = "";
-  for (const b of view) binary += String.fromCharCode(b);
-  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  // In slices: one String.fromCharCode per byte is slow on audio, and one call for all of it overflows the stack.
+  for (let i = 0; i < view.length; i += 0x2000)
+    binary += String.fromCharCode(...view.subarray(i, i + 0x2000));
+  return btoa(binary);
+}
+
+/** Decodes standard base64 (padding optional); throws on characters outside the alphabet. */
+export function fromBase64(text: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(text);
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}
+
+export function toBase64Url(bytes: ArrayBuffer | Uint8Array): string {
+  return toBase64(bytes).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
 export function fromBase64Url(text: string): Uint8Array<ArrayBuffer> {
   const normalized = text.replaceAll("-", "+").replaceAll("_", "/");
-  const binary = atob(normalized + "=".repeat((4 - (normalized.length % 4)) % 4));
-  const out = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-  return out;
+  return fromBase64(normalized + "=".repeat((4 - (normalized.length % 4)) % 4));
 }
 
 export const utf8 = {

@@ -8,6 +8,13 @@ declare global {
   interface Env {
     /** Present only where `[ai]` is configured; every model-backed feature has an embedded default. */
     AI?: Ai;
+    /**
+     * The Twilio account that sends messages and redirects calls (with TWILIO_AUTH_TOKEN). Without it,
+     * outbound messages go to the local adapter, which only records them on the call's timeline.
+     */
+    TWILIO_ACCOUNT_SID?: string;
+    /** `local` keeps calls on the deterministic LocalEngine even where the AI binding exists (shared/engine/select.ts). */
+    AGENT_ENGINE?: string;
     /** Bench only (`bench/call-turns.ts` passes `--var BENCH_ECHO:1`): enables the CallSession's echo baseline. */
     BENCH_ECHO?: string;
   }

@@ -8,6 +8,7 @@ import { handleScheduled } from "./scheduled";
 // Feature modules that register queue jobs at import time.
 import "./ehr/inbound";
 import "./ehr/writeback";
+import "./telephony/messaging";
 
 export { CallSession } from "../durable-objects/call-session";
 export { PatientModel } from "../durable-objects/patient-model";

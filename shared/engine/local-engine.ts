@@ -56,6 +56,7 @@ import {
   emotionTier,
   languageEmotion,
   loopRisk,
+  type RiskAssessment,
   smoothEmotion,
   thresholdsFor,
 } from "./risk";
@@ -183,16 +184,7 @@ export function respondLocally(input: TurnInput, options: LocalEngineOptions = {
 
 function finish(t: Turn, intent: IntentMatch | null, tier: EmotionTier): TurnOutput {
   const { state, input } = t;
-  const now = graphState(t.graph, state.state_id);
-  const elapsed = (input.now.getTime() - Date.parse(state.started_at)) / 1000;
-  const risk = assessRisk(
-    {
-      emotion: state.emotion,
-      loops: loopRisk(state.loops[state.state_id] ?? 0, maxLoops(now)),
-      duration: durationRisk(elapsed),
-    },
-    thresholdsFor(input.risk_thresholds, now.risk?.escalate_threshold),
-  );
+  const risk = turnRisk(input, state);
   if (risk.level === "escalate" && !t.escalate && !state.escalated) {
     t.speech.push(say.escalationReply("risk"));
     escalateNow(t, { reason: "risk" });
@@ -216,13 +208,35 @@ function finish(t: Turn, intent: IntentMatch | null, tier: EmotionTier): TurnOut
   };
 }
 
-function graphState(graph: ContextGraph, id: string): GraphState {
+/**
+ * The turn's risk composite over the state the turn ends in: emotion so far, loops in that state over
+ * its allowance, call duration; the service's thresholds with the state's escalate override.
+ */
+export function turnRisk(
+  input: Pick<TurnInput, "graph" | "now" | "risk_thresholds">,
+  state: EngineState,
+): RiskAssessment {
+  const now = graphState(input.graph, state.state_id);
+  const elapsed = (input.now.getTime() - Date.parse(state.started_at)) / 1000;
+  return assessRisk(
+    {
+      emotion: state.emotion,
+      loops: loopRisk(state.loops[state.state_id] ?? 0, maxLoops(now)),
+      duration: durationRisk(elapsed),
+    },
+    thresholdsFor(input.risk_thresholds, now.risk?.escalate_threshold),
+  );
+}
+
+/** The graph's state `id`; an engine state naming an unknown one is a bug, so it throws. */
+export function graphState(graph: ContextGraph, id: string): GraphState {
   const s = graph.states[id];
   if (!s) throw new Error(`engine state names unknown graph state "${id}"`);
   return s;
 }
 
-const maxLoops = (state: GraphState) => state.risk?.max_loops ?? DEFAULT_MAX_LOOPS;
+/** How many turns without progress a state allows before the call counts as looping. */
+export const maxLoops = (state: GraphState) => state.risk?.max_loops ?? DEFAULT_MAX_LOOPS;
 
 function missingFields(state: GraphState, collected: EngineState["collected"]): CollectField[] {
   return state.collect.filter(
@@ -535,21 +549,11 @@ function handleToolResults(t: Turn, current: GraphState, results: readonly ToolR
     const line = say.toolOutcome(r, t.state.collected, t.input.time_zone);
     if (line) t.speech.push(line);
   }
-  const verification = results.find((r) => r.name === "verify_identity");
-  for (const exit of current.exits) {
-    const holds =
-      (exit.on === "tool" &&
-        results.some(
-          (r) => r.name === exit.tool && (exit.outcome === "any" || exit.outcome === r.outcome),
-        )) ||
-      (exit.on === "verified" && verification?.outcome === "ok") ||
-      (exit.on === "unverified" && verification !== undefined && verification.outcome !== "ok") ||
-      exit.on === "default";
-    if (holds) {
-      const progressed = results.some((r) => r.outcome === "ok");
-      enter(t, exit.to, { progressed });
-      return;
-    }
+  const exit = resultExit(current, results);
+  if (exit) {
+    const progressed = results.some((r) => r.outcome === "ok");
+    enter(t, exit.to, { progressed });
+    return;
   }
   const failed = results.find((r) => r.outcome === "error");
   if (failed && !t.state.escalated) {
@@ -560,7 +564,25 @@ function handleToolResults(t: Turn, current: GraphState, results: readonly ToolR
   t.speech.push(promptFor(t, current));
 }
 
-function offeredFrom(data: unknown): OfferedOption[] {
+/** The first exit of `current` that tool results make hold (tool outcomes, verification, default). */
+export function resultExit(current: GraphState, results: readonly ToolResult[]): ExitCondition | null {
+  const verification = results.find((r) => r.name === "verify_identity");
+  for (const exit of current.exits) {
+    const holds =
+      (exit.on === "tool" &&
+        results.some(
+          (r) => r.name === exit.tool && (exit.outcome === "any" || exit.outcome === r.outcome),
+        )) ||
+      (exit.on === "verified" && verification?.outcome === "ok") ||
+      (exit.on === "unverified" && verification !== undefined && verification.outcome !== "ok") ||
+      exit.on === "default";
+    if (holds) return exit;
+  }
+  return null;
+}
+
+/** The options a `find_slots` result offers (at most five, well-formed only). */
+export function offeredFrom(data: unknown): OfferedOption[] {
   const options = (data as { options?: unknown } | undefined)?.options;
   if (!Array.isArray(options)) return [];
   return options

@@ -20,7 +20,7 @@ import { getTranscript } from "../../workers/world/memory";
 import { db } from "../helpers/db";
 import { expectError } from "../helpers/http";
 import { ehrLinkedPatient } from "../helpers/operations";
-import { published } from "../telephony/helpers";
+import { ACCOUNT_SID, parseXml, published, twilioPost } from "../telephony/helpers";
 import { PATIENT, PHI_STRINGS, SLOTS } from "../unit/engine/fixtures";
 import { dial, RelayCall, relayLine, upgrade } from "./relay-client";
 
@@ -158,6 +158,45 @@ describe("CallSession over ConversationRelay", () => {
     expect(again.length).toBe(events.length);
   });
 
+  it("streams what the agent says before a lookup at once, and the rest once the tool answers", async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    setToolExecutor(async (_env, _context, toolCalls) => {
+      await gate;
+      return toolCalls.map((call) => ({
+        latency_ms: 3,
+        ...VERIFIED_TOOLS.verify_identity,
+        result: { name: call.name, outcome: "ok" },
+      }));
+    });
+    const call = await RelayCall.connect(line.number.e164);
+    await call.reply();
+    await call.say("This is Jane Doe");
+    const before = call.frames.length;
+    call.send({ type: "prompt", voicePrompt: "March 5th 1980", lang: "en-US", last: true });
+    // While verify_identity is still running, the caller already hears the agent.
+    const early = await vi.waitFor(
+      () => {
+        const tokens = call.frames.slice(before).filter((f) => f.type === "text");
+        if (tokens.length === 0) throw new Error("nothing yet");
+        return tokens;
+      },
+      { timeout: 3000, interval: 5 },
+    );
+    expect(early.map((t) => t.token).join("")).toMatch(/one moment/i);
+    expect(early.every((t) => t.last === false)).toBe(true);
+    release();
+    const rest = await call.reply();
+    expect(rest.text).toMatch(/One moment while I check that\..*help/s);
+    // One agent turn, its first token timed at the early part.
+    const snap = await snapshot(call.callId);
+    expect(snap.turns.map((t) => t.speaker)).toEqual(["agent", "caller", "agent", "caller", "agent"]);
+    expect(snap.turns.at(-1)!.text).toBe(rest.text);
+    call.ws.close();
+  });
+
   it("escalates chest pain at once: the goodbye, then end with the reason, and call.escalated", async () => {
     const asked = scriptedTools({
       escalate: { result: { name: "escalate", outcome: "ok" }, escalation: { reason: "safety:chest_pain" } },
@@ -177,6 +216,24 @@ describe("CallSession over ConversationRelay", () => {
     ]);
     const row = await finished(call.callId);
     expect(row.escalated).toBe(true);
+    // Nobody to forward to (the service's fallback is a call back): Twilio is told to say so and hang up.
+    const action = await twilioPost(`/telephony/twilio/handoff/${call.callId}`, {
+      CallSid: call.callSid,
+      AccountSid: ACCOUNT_SID,
+    });
+    expect(parseXml(action.text).children.map((c) => c.name)).toEqual(["Say", "Hangup"]);
+    // A request naming another call's id, or an unsigned one, changes nothing.
+    const other = await twilioPost(`/telephony/twilio/handoff/call_${"x".repeat(22)}`, {
+      CallSid: call.callSid,
+      AccountSid: ACCOUNT_SID,
+    });
+    expect(parseXml(other.text).children.map((c) => c.name)).toEqual(["Hangup"]);
+    const unsigned = await twilioPost(
+      `/telephony/twilio/handoff/${call.callId}`,
+      { CallSid: call.callSid, AccountSid: ACCOUNT_SID },
+      { unsigned: true },
+    );
+    expect(unsigned.status).toBe(403);
     const events = await db().select().from(callEvents).where(eq(callEvents.callId, call.callId));
     expect(events.find((e) => e.kind === "escalation")?.data).toMatchObject({ reason: "safety:chest_pain" });
   });
@@ -300,6 +357,18 @@ describe("CallSession: transfers, digits and partial prompts", () => {
     expect(asked).toEqual([{ name: "transfer", args: { to: "+14155550100" } }]);
     const row = await finished(call.callId);
     expect(row.finalState).toBe("transfer_to_scheduling");
+    // Twilio then asks the `<Connect action>` what to do: dial the number.
+    const action = await twilioPost(`/telephony/twilio/handoff/${call.callId}`, {
+      CallSid: call.callSid,
+      AccountSid: ACCOUNT_SID,
+      CallStatus: "in-progress",
+      HandoffData: JSON.stringify({ reason: "transfer", to: "+19995550100" }),
+    });
+    expect(action.status).toBe(200);
+    const dialed = parseXml(action.text).children;
+    expect(dialed.map((c) => c.name)).toEqual(["Dial"]);
+    // The session's record decides, not what the request claims.
+    expect(dialed[0]!.text).toBe("+14155550100");
     // After the end, the session answers nothing more.
     call.send({ type: "prompt", voicePrompt: "hello?", lang: "en-US", last: true });
     await new Promise((r) => setTimeout(r, 50));

@@ -2,8 +2,9 @@
  * A service's `voice_transport` through the services API (Media Streams by default, ConversationRelay on
  * request), and the voice webhook following it; plus the TwiML builders' escaping.
  */
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { findCallByProviderSid } from "../../workers/db/calls";
+import { setSpeechBinding } from "../../workers/speech/speech";
 import {
   connectConversationRelay,
   notInServiceTwiml,
@@ -11,9 +12,12 @@ import {
   xmlEscape,
 } from "../../workers/telephony/twiml";
 import { db } from "../helpers/db";
+import { fakeAi } from "../helpers/fake-ai";
 import { api } from "../helpers/http";
 import { createWorkspace, insertPhoneNumber } from "../helpers/workspace";
 import { parseXml, twilioPost, voiceParams } from "./helpers";
+
+afterEach(() => setSpeechBinding());
 
 describe("services' voice_transport", () => {
   it("defaults to media_streams, can be set and changed, and the next call follows it", async () => {
@@ -29,6 +33,7 @@ describe("services' voice_transport", () => {
     expect(relay.body.voice_transport).toBe("conversation_relay");
 
     const number = await insertPhoneNumber(ws.id, created.body.id);
+    setSpeechBinding(fakeAi());
     const first = voiceParams(number.e164);
     expect((await twilioPost("/telephony/twilio/voice", first)).text).toContain("<Stream ");
 

@@ -6,21 +6,26 @@
 import { env } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
 import twilio from "twilio";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { blindIndex } from "../../shared/crypto/blind-index";
 import { findCallByProviderSid, listCallEvents, openFromNumber } from "../../workers/db/calls";
 import { calls } from "../../workers/db/schema";
+import { setSpeechBinding } from "../../workers/speech/speech";
 import { verifyStreamToken } from "../../workers/telephony/twilio-signature";
 import { db } from "../helpers/db";
+import { fakeAi } from "../helpers/fake-ai";
 import { clinicLine, parseXml, published, twilioPost, uniqueNumber, voiceParams } from "./helpers";
 
 const VOICE = "/telephony/twilio/voice";
 
 const wsBase = () => env.PUBLIC_BASE_URL.replace(/^http/, "ws");
 
+afterEach(() => setSpeechBinding());
+
 describe("POST /telephony/twilio/voice", () => {
   it("Media Streams: creates the call and answers <Connect><Stream> with a tokened URL and the call id", async () => {
     const { ws, serviceId, number } = await clinicLine("media_streams");
+    setSpeechBinding(fakeAi());
     const params = voiceParams(number.e164);
     const res = await twilioPost(VOICE, params);
     expect(res.status, res.text).toBe(200);
@@ -42,6 +47,9 @@ describe("POST /telephony/twilio/voice", () => {
     expect(response.name).toBe("Response");
     const [connect] = response.children;
     expect(connect?.name).toBe("Connect");
+    // When the stream ends without a REST redirect, Twilio asks the call's handoff route what next.
+    const action = `${env.PUBLIC_BASE_URL}/telephony/twilio/handoff/${call.id}`;
+    expect(connect!.attributes).toEqual({ action });
     const [stream] = connect!.children;
     expect(stream?.name).toBe("Stream");
     const url = stream!.attributes.url!;
@@ -55,7 +63,7 @@ describe("POST /telephony/twilio/voice", () => {
 
     // The same document twilio's own TwiML builder makes.
     const expected = new twilio.twiml.VoiceResponse();
-    expected.connect().stream({ url }).parameter({ name: "call_id", value: call.id });
+    expected.connect({ action }).stream({ url }).parameter({ name: "call_id", value: call.id });
     expect(res.text).toBe(expected.toString());
   });
 
@@ -68,7 +76,11 @@ describe("POST /telephony/twilio/voice", () => {
     expect(call.transport).toBe("conversation_relay");
 
     expect(res.text).not.toContain("welcomeGreeting");
-    const relay = parseXml(res.text).children[0]!.children[0]!;
+    const connect = parseXml(res.text).children[0]!;
+    expect(connect.attributes).toEqual({
+      action: `${env.PUBLIC_BASE_URL}/telephony/twilio/handoff/${call.id}`,
+    });
+    const relay = connect.children[0]!;
     expect(relay.name).toBe("ConversationRelay");
     const { url, ...attributes } = relay.attributes;
     expect(url!.startsWith(`${wsBase()}/telephony/twilio/relay/${call.id}/`)).toBe(true);
@@ -81,7 +93,7 @@ describe("POST /telephony/twilio/voice", () => {
 
     const expected = new twilio.twiml.VoiceResponse();
     expected
-      .connect()
+      .connect({ action: `${env.PUBLIC_BASE_URL}/telephony/twilio/handoff/${call.id}` })
       .conversationRelay({
         url: url!,
         language: "en-US",

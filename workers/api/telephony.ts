@@ -26,6 +26,7 @@ import { blindIndex } from "../../shared/crypto/blind-index";
 import { newId } from "../../shared/ids";
 import { Persona, type VoiceTransport } from "../../shared/schemas/tenancy";
 import { normalizeE164 } from "../../shared/tenancy/phone";
+import { callSession } from "../calls/session-client";
 import {
   applyCallStatus,
   applyRecording,
@@ -35,6 +36,7 @@ import {
   callerKey,
   findCallByProviderSid,
   findOpenTextSession,
+  insertEventUnlessDuplicate,
   isTerminalStatus,
   openVoiceCallStatements,
   RECORDING_STATUS_RANK,
@@ -49,11 +51,15 @@ import { findPhoneNumberByE164, findService } from "../db/tenancy";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
 import { publish } from "../events";
+import { speechServices } from "../speech/speech";
 import { mediaSocketUrl, signStreamToken, verifyTwilioWebhook } from "../telephony/twilio-signature";
 import {
   connectConversationRelay,
   connectStream,
+  handoffTwiml,
+  hangup,
   notInServiceTwiml,
+  say,
   twimlDocument,
 } from "../telephony/twiml";
 import { router } from "./router";
@@ -96,6 +102,11 @@ const RecordingCallback = z.object({
   RecordingSource: z.string().max(64).optional(),
   RecordingStartTime: z.string().max(64).optional(),
   ErrorCode: z.string().max(16).optional(),
+});
+/** The `<Connect action>` request (Twilio adds `HandoffData` after a ConversationRelay `end`; the session's own record is what counts). */
+const HandoffCallback = z.object({
+  CallSid: sid("CA"),
+  CallStatus: z.enum(CALL_STATUSES).optional(),
 });
 const InboundSms = z.object({
   MessageSid: z.string().regex(/^(SM|MM)[0-9a-fA-F]{32}$/, "an SM or MM SID"),
@@ -153,13 +164,25 @@ function providerTime(timestamp: string | undefined): string {
   return Number.isFinite(parsed) ? new Date(parsed).toISOString() : new Date().toISOString();
 }
 
+/** Spoken when a Media Streams call arrives and this deployment has no speech-to-text / text-to-speech. */
+export const SPEECH_UNAVAILABLE_MESSAGE =
+  "We're sorry. This line's speech services are not configured, so we can't take your call right now. Please call the clinic's main number. Goodbye.";
+
 /** The TwiML that connects a call to its media WebSocket, for the transport the call was created with. */
 async function connectTwiml(env: Env, call: CallRow, service: ServiceRow | undefined): Promise<string> {
   const transport = (call.transport ?? "media_streams") as VoiceTransport;
   const token = await signStreamToken(env.SIGNING_SECRET, call.id);
   const url = mediaSocketUrl(env.PUBLIC_BASE_URL, transport, call.id, token);
   const parameters = { call_id: call.id };
-  if (transport === "media_streams") return twimlDocument([connectStream({ url, parameters })]);
+  // When the session ends, Twilio asks this URL what to do next (the handoff: hang up, dial, …).
+  const action = `${env.PUBLIC_BASE_URL.replace(/\/$/, "")}/telephony/twilio/handoff/${call.id}`;
+  if (transport === "media_streams") {
+    if (!speechServices(env)) {
+      await recordSpeechUnavailable(env, call);
+      return twimlDocument([say(SPEECH_UNAVAILABLE_MESSAGE, { language: "en-US" }), hangup()]);
+    }
+    return twimlDocument([connectStream({ url, parameters, action })]);
+  }
   const persona = Persona.safeParse(service?.persona ?? {});
   const { language } = persona.success ? persona.data : Persona.parse({});
   // No welcomeGreeting: the CallSession greets on `setup`, from the service's context graph (and, for a
@@ -171,6 +194,30 @@ async function connectTwiml(env: Env, call: CallRow, service: ServiceRow | undef
       interruptible: "any",
       dtmfDetection: true,
       parameters,
+      action,
+    }),
+  ]);
+}
+
+/** A Media Streams call this deployment cannot speak on: logged (ids only) and on the call's timeline. */
+async function recordSpeechUnavailable(env: Env, call: CallRow) {
+  console.warn(
+    JSON.stringify({
+      level: "warn",
+      event: "call.speech_unavailable",
+      call_id: call.id,
+      reason: "speech services not configured",
+    }),
+  );
+  await database(env.DB).batch([
+    insertEventUnlessDuplicate(database(env.DB), {
+      id: newId("cev"),
+      workspaceId: call.workspaceId,
+      callId: call.id,
+      kind: "speech_unavailable",
+      dedupeKey: "speech_unavailable",
+      data: { reason: "speech services not configured" },
+      at: new Date().toISOString(),
     }),
   ]);
 }
@@ -315,6 +362,20 @@ export const telephonyApi = router()
     );
     return twiml(c, twimlDocument());
   })
+  // `<Connect action>`: the session ended (ConversationRelay after its `end`, or a Media Stream that
+  // closed); the call's session says how it left the agent, and the answer carries that out.
+  .post("/telephony/twilio/handoff/:call_id", async (c) => {
+    const params = await verifiedParams(c, HandoffCallback);
+    const db = database(c.env.DB);
+    const call = await findCallByProviderSid(db, params.CallSid);
+    if (!call || call.id !== c.req.param("call_id")) {
+      log("warn", "telephony.unknown_call", c, { callback: "handoff", call_sid: params.CallSid });
+      return twiml(c, twimlDocument([hangup()]));
+    }
+    const handoff = await callSession(c.env, call.id).handoff();
+    log("info", "telephony.handoff", c, { call_id: call.id, reason: handoff?.reason ?? "none" });
+    return twiml(c, handoffTwiml(handoff ?? { reason: "completed" }));
+  })
   .post("/telephony/twilio/sms", async (c) => {
     const params = await verifiedParams(c, InboundSms);
     const target = await serviceForNumber(c.env, params.To);
@@ -373,6 +434,13 @@ export const telephonyApi = router()
       },
     );
     if (call && isNew) {
+      // The call's session answers it (stored there first, then handled as a turn by its alarm).
+      await callSession(c.env, call.id).textMessage({
+        callId: call.id,
+        messageId: params.MessageSid,
+        body: params.Body,
+        at,
+      });
       await publish(c.env, workspaceId, {
         type: newSession ? "call.started" : "call.updated",
         data: { call_id: call.id, service_id: service.id, channel: "sms", message_event_id: eventId },

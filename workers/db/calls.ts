@@ -269,6 +269,8 @@ export function findOpenTextSession(
       eq(calls.fromNumberHash, fromHash),
       eq(calls.channel, "sms"),
       eq(calls.toNumber, toNumber),
+      // A session the agent closed (the conversation ended) takes no more messages: a new one starts.
+      eq(calls.status, "in-progress"),
       gt(calls.updatedAt, new Date(now.getTime() - TEXT_SESSION_IDLE_MS).toISOString()),
     ),
     orderBy: [desc(calls.updatedAt)],

@@ -120,8 +120,19 @@ export async function clinicTimeZone(
   source: DataSource | null,
 ): Promise<string> {
   const workspace = await findWorkspace(database(env.DB), workspaceId);
-  const own = workspace?.timezone === "UTC" ? undefined : workspace?.timezone;
-  for (const zone of [own, source?.businessHours?.timezone]) {
+  return resolveClinicTimeZone(workspace?.timezone, source?.businessHours?.timezone);
+}
+
+/**
+ * The clinic's zone from what is configured: the workspace's own zone unless it was left at the "UTC"
+ * default, else the data source's business-hours zone, else DEFAULT_TIME_ZONE.
+ */
+export function resolveClinicTimeZone(
+  workspaceZone: string | null | undefined,
+  sourceZone?: string | null,
+): string {
+  const own = workspaceZone === "UTC" ? undefined : workspaceZone;
+  for (const zone of [own, sourceZone]) {
     if (zone && isTimeZone(zone)) return zone;
   }
   return DEFAULT_TIME_ZONE;

@@ -16,7 +16,7 @@
  * `X-Twilio-Webhooks-Signature-Settings`); there is no SharedKey secret configured, so they are refused.
  */
 import { hmac, purposeMac } from "../../shared/crypto/hmac";
-import { fromBase64Url, timingSafeEqual, toBase64Url, toHex, utf8 } from "../../shared/encoding";
+import { fromBase64Url, timingSafeEqual, toBase64, toBase64Url, toHex, utf8 } from "../../shared/encoding";
 import type { VoiceTransport } from "../../shared/schemas/tenancy";
 
 export const TWILIO_SIGNATURE_HEADER = "X-Twilio-Signature";
@@ -36,19 +36,13 @@ export function formParams(body: string): Map<string, string[]> {
   return params;
 }
 
-function base64(bytes: Uint8Array): string {
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary);
-}
-
 /** The signature Twilio sends for `url` and `params`, computed as Twilio documents it. */
 export async function twilioSignature(authToken: string, url: string, params: TwilioParams): Promise<string> {
   let data = url;
   for (const name of [...params.keys()].sort()) {
     for (const value of [...new Set(params.get(name))].sort()) data += name + value;
   }
-  return base64(await hmac("SHA-1", authToken, data));
+  return toBase64(await hmac("SHA-1", authToken, data));
 }
 
 const URL_PREFIX = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)/i;

@@ -95,3 +95,28 @@ export function notInServiceTwiml(): string {
     hangup(),
   ]);
 }
+
+/** `<Dial>`: connects the caller to another number. */
+export const dial = (number: string) => element("Dial", {}, [xmlEscape(number)]);
+
+/** How a call the agent ended leaves the agent (the CallSession's ending, as `handoff` holds it). */
+export interface Handoff {
+  reason: string;
+  /** Where the caller goes: a transfer's number, or the service's fallback number for an escalation. */
+  to?: string | null;
+}
+
+/**
+ * The TwiML that carries out an ending after the goodbye has played: a transfer or a forwarded escalation
+ * dials the number; an escalation nobody can take now promises a call back; anything else hangs up.
+ */
+export function handoffTwiml(handoff: Handoff): string {
+  if (handoff.to && (handoff.reason === "transfer" || handoff.reason === "escalation"))
+    return twimlDocument([dial(handoff.to)]);
+  if (handoff.reason === "escalation")
+    return twimlDocument([
+      say("A member of our team will call you back as soon as possible. Goodbye.", { language: "en-US" }),
+      hangup(),
+    ]);
+  return twimlDocument([hangup()]);
+}
