@@ -795,7 +795,7 @@ export class CallSession extends DurableObject<Env> {
       knowledge: context.knowledge,
       patient: this.#get<EnginePatient>("patient"),
       identity_verified: meta.verified,
-      guidance: [],
+      guidance: this.#takeGuidance(),
       persona: context.persona,
       now: startedAt,
       time_zone: context.timeZone,
@@ -974,6 +974,7 @@ export class CallSession extends DurableObject<Env> {
       callId: meta.callId,
       serviceId: meta.serviceId,
       callerPhone,
+      serviceNumber: meta.serviceNumber,
       patientEntityId: meta.patientEntityId,
       now: new Date(),
       timeZone: this.#get<CallContext>("context")?.timeZone ?? DEFAULT_TIME_ZONE,
@@ -1306,6 +1307,25 @@ export class CallSession extends DurableObject<Env> {
 
   // -------------------------------------------------------------------------------------------------------
   // For tests and the calls API: what the session holds (ids, states, timings; turn text while live)
+
+  /**
+   * Operator guidance: hidden instructions the agent works into its next reply (never spoken as such,
+   * never in a log or the timeline: it may name the patient). False when the call is over.
+   */
+  async guide(input: { text: string; operator: string }): Promise<{ accepted: boolean }> {
+    if (this.#get<string>("ended_at") || this.#get<string>("finished_at")) return { accepted: false };
+    const pending = this.#get<string[]>("guidance") ?? [];
+    this.#put("guidance", [...pending, input.text.slice(0, 500)].slice(-5));
+    this.#timeline("guidance", { operator: input.operator, length: input.text.length });
+    return { accepted: true };
+  }
+
+  /** Guidance waiting for the next turn, taken once (the engine sees it on one reply). */
+  #takeGuidance(): string[] {
+    const pending = this.#get<string[]>("guidance") ?? [];
+    if (pending.length > 0) this.#delete("guidance");
+    return pending;
+  }
 
   /**
    * How the call left the agent, for the `<Connect action>` request Twilio makes when the session ends

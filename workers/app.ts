@@ -16,6 +16,7 @@ import { dataSourcesApi } from "./api/data-sources";
 import { openApiDocument, renderDocsPage } from "./api/docs";
 import { fhirImportApi, fhirWebhookApi } from "./api/fhir-webhook";
 import { knowledgeApi } from "./api/knowledge";
+import { liveCallsApi } from "./api/live-calls";
 import { memoryApi } from "./api/memory";
 import { phoneNumbersApi } from "./api/phone-numbers";
 import { pipelineApi } from "./api/pipeline";
@@ -64,6 +65,7 @@ export function buildApp() {
   app.route("/", schedulingApi);
   app.route("/", pipelineApi);
   app.route("/", callsApi);
+  app.route("/", liveCallsApi);
   app.route("/", simulatorApi);
   // Outside /v1: the EHR authenticates with its data source's webhook secret, not a user's credentials.
   app.route("/", fhirWebhookApi);

@@ -51,6 +51,8 @@ const FREE_TEXT: Record<string, string[]> = {
   "POST /v1/{workspace_id}/services/{service_id}/context-graphs": ["note"],
   "POST /v1/{workspace_id}/services/{service_id}/knowledge": ["title", "body"],
   "PATCH /v1/{workspace_id}/services/{service_id}/knowledge/{id}": ["title", "body"],
+  // What an operator tells the agent: prose, quotes and all.
+  "POST /v1/{workspace_id}/calls/{id}/guidance": ["text"],
 };
 
 let ws: TestWorkspace;

@@ -11,6 +11,7 @@ import type { ExtractedDateTime } from "../../shared/engine/extract";
 import { newId } from "../../shared/ids";
 import { factKey } from "../../shared/world/events";
 import { executeTools, type ToolContext } from "../../workers/calls/tools";
+import { openMessageBody } from "../../workers/db/calls";
 import { callEvents, calls, worldEvents } from "../../workers/db/schema";
 import { db } from "../helpers/db";
 import { ensureSchedulingSource } from "../helpers/operations";
@@ -369,17 +370,66 @@ describe("session tools", () => {
     expect(end!.end).toBe(true);
   });
 
-  it("send_sms records one sms.requested event without a body; nothing is sent", async () => {
-    const sms = { name: "send_sms" as const, args: { body: `Hi Maria ${family}` } };
-    expect((await run(sms, { turn: 3 })).result).toMatchObject({ outcome: "ok", data: { sent: false } });
-    await run(sms, { turn: 3 });
-    const rows = await db()
-      .select()
-      .from(callEvents)
-      .where(and(eq(callEvents.callId, context.callId), eq(callEvents.kind, "sms.requested")));
-    expect(rows).toHaveLength(1);
-    expect(JSON.stringify(rows[0]!.data)).not.toContain(family);
-    expect((await run(sms, { callerPhone: null })).result.outcome).toBe("none");
+  it("send_sms queues one text per call, turn and kind from the clinic number, sealed", async () => {
+    const clinic = uniquePhoneNumber();
+    const sms = {
+      name: "send_sms" as const,
+      args: { kind: "directions", body: `Hi Maria ${family}, we are at 12 Main St.` },
+    };
+    expect((await run(sms, { turn: 3, serviceNumber: clinic })).result).toMatchObject({
+      outcome: "ok",
+      data: { kind: "directions", queued: true },
+    });
+    await run(sms, { turn: 3, serviceNumber: clinic });
+    const confirmation = {
+      name: "send_sms" as const,
+      args: {
+        selected_option: {
+          id: "slot-1",
+          label: "Tuesday, January 26 at 9:00 AM",
+          start: "2027-01-26T14:00:00Z",
+        },
+      },
+    };
+    expect((await run(confirmation, { turn: 4, serviceNumber: clinic })).result.outcome).toBe("ok");
+    const sent = await vi.waitFor(
+      async () => {
+        const rows = await db()
+          .select()
+          .from(callEvents)
+          .where(and(eq(callEvents.callId, context.callId), eq(callEvents.kind, "sms.outbound")));
+        if (rows.filter((r) => (r.data as { status: string }).status === "sent").length < 2)
+          throw new Error("not sent yet");
+        return rows;
+      },
+      { timeout: 8000, interval: 50 },
+    );
+    expect(sent).toHaveLength(2);
+    const bodies = await Promise.all(
+      sent.map((r) =>
+        openMessageBody(env.ENCRYPTION_KEY, f.ws.id, r.id, (r.data as { body_enc: string }).body_enc),
+      ),
+    );
+    expect(bodies.sort()).toEqual(
+      [
+        `Hi Maria ${family}, we are at 12 Main St.`,
+        "Your appointment is booked for Tuesday, January 26 at 9:00 AM. Reply to this message if you need to change it.",
+      ].sort(),
+    );
+    for (const row of sent) expect(JSON.stringify(row.data)).not.toContain(family);
+
+    // Nothing to say, nobody to send to, or no clinic number: nothing is queued.
+    expect(
+      (await run({ name: "send_sms", args: { kind: "reminder" } }, { serviceNumber: clinic })).result,
+    ).toMatchObject({
+      outcome: "none",
+      data: { reason: "nothing_to_send" },
+    });
+    expect((await run(sms, { callerPhone: null, serviceNumber: clinic })).result.outcome).toBe("none");
+    expect((await run(sms, { serviceNumber: null })).result).toMatchObject({
+      outcome: "none",
+      data: { reason: "no_sender" },
+    });
   });
 
   it("an unknown tool is an error; every execution logs one line of ids without PHI", async () => {

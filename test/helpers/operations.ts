@@ -747,6 +747,15 @@ export const SUCCESSFUL_REQUESTS: Record<string, Prepare> = {
       audit: [{ action: "call.recording_url_issued", targetType: "call", targetId: id }],
     };
   },
+  "POST /v1/{workspace_id}/calls/{id}/guidance": async (ws) => {
+    const id = await insertCall(ws, { status: "in-progress", statusRank: 3, durationSeconds: null });
+    return {
+      path: `${base(ws)}/calls/${id}/guidance`,
+      body: { text: 'Say "The lab opens at nine."' },
+      status: 202,
+      audit: [{ action: "call.guidance_sent", targetType: "call", targetId: id }],
+    };
+  },
   "POST /v1/{workspace_id}/simulator/calls": async (ws) => {
     const { serviceId } = await insertGraphVersion(ws);
     const number = await insertPhoneNumber(ws.id, serviceId);

@@ -15,15 +15,13 @@
  * | `record_fact` | the verification pipeline, the call as the interaction | tools-patient.ts |
  * | `record_promise` | a `task.recorded` callback on the patient | tools-patient.ts |
  * | `escalate` / `transfer` / `end_call` | tell the session what to do | here |
- * | `send_sms` | a `sms.requested` call event (no body); nothing is sent yet | here |
+ * | `send_sms` | a text to the caller from the clinic number, through the Messaging adapter's queue | here |
  */
 import type { ToolName } from "../../shared/calls/context-graph";
 import type { EnginePatient, HistoryTurn, ToolCall, ToolResult } from "../../shared/engine/engine";
-import { newId } from "../../shared/ids";
 import { normalizeE164 } from "../../shared/tenancy/phone";
-import { insertEventUnlessDuplicate } from "../db/calls";
-import { database } from "../db/client";
 import { ApiError } from "../errors";
+import { queueSms } from "../telephony/messaging";
 import { patientContext, recordFact, recordPromise, verifyIdentity } from "./tools-patient";
 import { bookTool, cancelTool, findSlotsTool, rescheduleTool } from "./tools-scheduling";
 
@@ -33,6 +31,8 @@ export interface ToolContext {
   serviceId: string;
   /** The caller's number (E.164), when known. */
   callerPhone: string | null;
+  /** The clinic number the caller reached (texts come from it), when known. */
+  serviceNumber?: string | null;
   /** The verified (or caller-id matched) patient, when known. */
   patientEntityId: string | null;
   now: Date;
@@ -156,26 +156,34 @@ function reasonOf(err: unknown): string {
 }
 
 /**
- * A text the agent offered (a confirmation, directions). The Messaging adapter does not exist yet: the
- * request is recorded as a `sms.requested` call event, without its body (PHI), once per call and turn,
- * and nothing is sent.
+ * A text to the caller from the clinic number they reached: `body` as the engine wrote it, or for
+ * `kind: "confirmation"` the appointment the caller chose (`selected_option.label`). Queued for the
+ * Messaging adapter (sealed; sent by the `sms.send` job), once per call, turn and kind however often
+ * the turn runs. Nothing to say, no number to send to, or no clinic number is `none` with the reason.
  */
 async function sendSms(env: Env, context: ToolContext, args: Args): Promise<Handled> {
-  if (!context.callerPhone || !normalizeE164(context.callerPhone))
-    return { outcome: "none", data: { reason: "no_phone" } };
+  const to = context.callerPhone ? normalizeE164(context.callerPhone) : null;
+  if (!to) return { outcome: "none", data: { reason: "no_phone" } };
+  const from = context.serviceNumber ? normalizeE164(context.serviceNumber) : null;
+  if (!from) return { outcome: "none", data: { reason: "no_sender" } };
   const kind = typeof args.kind === "string" && /^[a-z_]{1,40}$/.test(args.kind) ? args.kind : "confirmation";
-  const dedupeKey = `sms.requested:${context.turn ?? "call"}:${kind}`;
-  const db = database(env.DB);
-  await db.batch([
-    insertEventUnlessDuplicate(db, {
-      id: newId("cev"),
-      workspaceId: context.workspaceId,
-      callId: context.callId,
-      kind: "sms.requested",
-      dedupeKey,
-      data: { kind, sent: false, ...(context.turn !== undefined ? { turn: context.turn } : {}) },
-      at: context.now.toISOString(),
-    }),
-  ]);
-  return { outcome: "ok", data: { kind, sent: false } };
+  const body = smsBody(kind, args);
+  if (!body) return { outcome: "none", data: { reason: "nothing_to_send", kind } };
+  await queueSms(env, {
+    workspaceId: context.workspaceId,
+    callId: context.callId,
+    key: `${context.callId}:tool:${context.turn ?? "call"}:${kind}`,
+    from,
+    to,
+    body,
+  });
+  return { outcome: "ok", data: { kind, queued: true } };
+}
+
+function smsBody(kind: string, args: Args): string | null {
+  if (typeof args.body === "string" && args.body.trim()) return args.body.trim().slice(0, 1600);
+  const option = args.selected_option as { label?: unknown } | undefined;
+  if (kind === "confirmation" && typeof option?.label === "string")
+    return `Your appointment is booked for ${option.label}. Reply to this message if you need to change it.`;
+  return null;
 }
