@@ -1,6 +1,8 @@
 /**
  * Calls as the API shows them. A list never carries a caller's full number: a linked patient's name, or a
- * masked number ("•••• 0177"). Timeline data holds ids and codes only.
+ * masked number ("•••• 0177"). Timeline data holds ids and codes only. Calls placed with the dashboard's
+ * phone simulator are marked `simulated`, can be filtered on, and stay out of the volume figures unless
+ * asked for, so testing the agent never reads as patient demand.
  */
 import { z } from "zod";
 import { PageQuery, Timestamp } from "./common";
@@ -21,6 +23,8 @@ export const CALL_CHANNELS = ["voice", "sms"] as const;
 
 /** A calendar date (`2026-11-30`) or a full ISO-8601 time. */
 const DateBound = z.union([z.iso.date(), z.iso.datetime({ offset: true })]);
+/** `true` or `false` in a query string (`z.coerce.boolean()` would read "false" as true). */
+const QueryFlag = z.enum(["true", "false"]).transform((v) => v === "true");
 const Seconds = z.coerce
   .number()
   .int()
@@ -32,7 +36,10 @@ export const CallListQuery = PageQuery.extend({
   to: DateBound.optional().meta({ description: "Started before (a date means the end of that day, UTC)" }),
   status: z.enum(CALL_STATUS_VALUES).optional(),
   direction: z.enum(CALL_DIRECTIONS).optional(),
-  channel: z.enum(CALL_CHANNELS).optional(),
+  channel: z.enum(CALL_CHANNELS).optional().meta({ description: "voice: calls; sms: text conversations" }),
+  simulated: QueryFlag.optional().meta({
+    description: "true: only calls placed with the phone simulator; false: only real ones. Absent: both",
+  }),
   min_duration: Seconds.optional().meta({ description: "Seconds" }),
   max_duration: Seconds.optional().meta({ description: "Seconds" }),
 });
@@ -41,8 +48,14 @@ export const CallSummarySchema = z
   .object({
     id: z.string(),
     service: z.object({ id: z.string(), name: z.string() }).nullable(),
-    channel: z.enum(CALL_CHANNELS),
+    channel: z.enum(CALL_CHANNELS).meta({ description: "voice: a call; sms: a text conversation" }),
     direction: z.enum(CALL_DIRECTIONS),
+    transport: z.string().nullable().meta({
+      description: "How it reached the agent: `conversation_relay` or `media_streams` for a call, `sms`",
+    }),
+    simulated: z
+      .boolean()
+      .meta({ description: "Placed with the dashboard's phone simulator, not a real caller" }),
     status: z.string(),
     to_number: z.string().meta({ description: "The clinic's number" }),
     caller: z
@@ -81,7 +94,6 @@ export const RecordingSchema = z
   .meta({ id: "CallRecording" });
 
 export const CallDetailSchema = CallSummarySchema.extend({
-  transport: z.string().nullable(),
   timeline: z.array(CallEventSchema).meta({ description: "Every event, oldest first" }),
   turns: z.array(CallEventSchema),
   states: z.array(CallEventSchema).meta({ description: "State transitions" }),
@@ -102,9 +114,12 @@ export const VOLUME_WINDOWS = { "24h": 24 * 3600_000, "7d": 7 * 24 * 3600_000, "
 export const VolumeQuery = z.object({
   window: z.enum(["24h", "7d", "30d"]).default("7d"),
   bucket: z.enum(["hour", "day"]).optional().meta({ description: "Default: hour for 24h, else day" }),
+  include_simulated: QueryFlag.optional().meta({
+    description: "true: also count calls placed with the phone simulator (left out by default)",
+  }),
 });
 
-/** Voice calls only: text sessions are not counted. */
+/** Voice calls only: text sessions are not counted, nor simulated calls unless `include_simulated=true`. */
 export const CallVolumeSchema = z
   .object({
     window: z.string(),
@@ -122,5 +137,6 @@ export const CallVolumeSchema = z
         total: z.number().int(),
       }),
     ),
+    include_simulated: z.boolean().meta({ description: "Whether simulated calls are counted" }),
   })
-  .meta({ id: "CallVolume" });
+  .meta({ id: "CallVolume", description: "Real voice calls only, unless include_simulated=true" });

@@ -1,8 +1,12 @@
-/** The Calls API: list (filters, paging, masking), detail with timeline, volume, signed recording URLs. */
+/**
+ * The Calls API: list (filters, paging, masking, simulated calls marked), detail with timeline, volume
+ * (simulated calls left out unless asked for), signed recording URLs.
+ */
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { newId } from "../../shared/ids";
 import { signRecordingPath } from "../../workers/api/calls";
+import { SIMULATOR_PROVIDER } from "../../workers/api/simulator";
 import { callEvents, phoneNumbers, worldEntities } from "../../workers/db/schema";
 import { sealDisplayName } from "../../workers/world/codec";
 import { auditRows, db } from "../helpers/db";
@@ -29,6 +33,12 @@ describe("listing calls", () => {
       { startedAt: "2026-11-18T10:00:00.000Z", status: "no-answer", statusRank: 4, durationSeconds: 0 },
       { startedAt: "2026-11-17T10:00:00.000Z", channel: "sms" as const, durationSeconds: null },
       { startedAt: "2026-11-16T10:00:00.000Z", durationSeconds: 90, escalated: true, finalState: "escalate" },
+      {
+        startedAt: "2026-11-15T10:00:00.000Z",
+        durationSeconds: 45,
+        provider: SIMULATOR_PROVIDER,
+        transport: "conversation_relay",
+      },
     ];
     for (const spec of specs) c.push(await insertCall(ws, { serviceId, ...spec }));
   });
@@ -37,12 +47,14 @@ describe("listing calls", () => {
     const res = await api("GET", `/v1/${ws.id}/calls`, { key: ws.keys.viewer });
     expect(res.status, res.text).toBe(200);
     expect(ids(res.body)).toEqual(c);
-    expect(res.body.total).toBe(5);
+    expect(res.body.total).toBe(6);
     expect(res.body.continuation_token).toBeNull();
     expect(res.body.results[0]).toMatchObject({
       service: { id: serviceId, name: "Scheduling line" },
       channel: "voice",
       direction: "inbound",
+      transport: null,
+      simulated: false,
       status: "completed",
       to_number: "+14155550100",
       caller: "•••• 0177",
@@ -51,6 +63,13 @@ describe("listing calls", () => {
       escalated: false,
     });
     expect(res.body.results[4]).toMatchObject({ escalated: true, final_state: "escalate" });
+    expect(res.body.results[3]).toMatchObject({ channel: "sms", simulated: false });
+    expect(res.body.results[5]).toMatchObject({
+      channel: "voice",
+      transport: "conversation_relay",
+      simulated: true,
+    });
+    expect(res.body.results.filter((r: { simulated: boolean }) => r.simulated)).toHaveLength(1);
     // The caller's full number never appears in a list, in any format.
     expect(res.text).not.toContain("5550177");
   });
@@ -62,13 +81,13 @@ describe("listing calls", () => {
       const query: string = token ? `limit=2&continuation_token=${token}` : "limit=2";
       const page = await api("GET", `/v1/${ws.id}/calls?${query}`, { key: ws.keys.viewer });
       expect(page.status, page.text).toBe(200);
-      expect(page.body.total).toBe(5);
+      expect(page.body.total).toBe(6);
       seen.push(...ids(page.body));
       token = page.body.continuation_token;
     } while (token);
     expect(seen).toEqual(c);
     const offset = await api("GET", `/v1/${ws.id}/calls?limit=2&offset=3`, { key: ws.keys.viewer });
-    expect(ids(offset.body)).toEqual(c.slice(3));
+    expect(ids(offset.body)).toEqual(c.slice(3, 5));
     // Paging keeps the filter.
     const filtered = await api("GET", `/v1/${ws.id}/calls?limit=1&channel=voice`, { key: ws.keys.viewer });
     const next = await api(
@@ -77,20 +96,37 @@ describe("listing calls", () => {
       { key: ws.keys.viewer },
     );
     expect([...ids(filtered.body), ...ids(next.body)]).toEqual([c[0], c[1]]);
+    // And the simulated flag: the last real call's page ends the list, the simulated one never follows.
+    const real: string[] = [];
+    let realToken: string | null = null;
+    do {
+      const query: string = `limit=2&simulated=false${realToken ? `&continuation_token=${realToken}` : ""}`;
+      const page = await api("GET", `/v1/${ws.id}/calls?${query}`, { key: ws.keys.viewer });
+      expect(page.body.total).toBe(5);
+      real.push(...ids(page.body));
+      realToken = page.body.continuation_token;
+    } while (realToken);
+    expect(real).toEqual(c.slice(0, 5));
   });
 
   it.each([
     ["status=no-answer", [2]],
     ["direction=outbound", [1]],
     ["channel=sms", [3]],
+    ["channel=voice", [0, 1, 2, 4, 5]],
     ["min_duration=90", [1, 4]],
     ["max_duration=30", [0, 2]],
-    ["min_duration=30&max_duration=90", [0, 4]],
+    ["min_duration=30&max_duration=90", [0, 4, 5]],
     ["from=2026-11-18", [0, 1, 2]],
-    ["to=2026-11-17", [3, 4]],
+    ["to=2026-11-17", [3, 4, 5]],
     ["from=2026-11-17&to=2026-11-18", [2, 3]],
     ["from=2026-11-19T10:00:00Z", [0, 1]],
-    ["status=completed&direction=inbound&channel=voice", [0, 4]],
+    ["status=completed&direction=inbound&channel=voice", [0, 4, 5]],
+    ["simulated=true", [5]],
+    ["simulated=false", [0, 1, 2, 3, 4]],
+    ["simulated=false&channel=voice", [0, 1, 2, 4]],
+    ["simulated=true&channel=sms", []],
+    ["simulated=true&min_duration=30", [5]],
   ])("filters by %s", async (query, expected) => {
     const res = await api("GET", `/v1/${ws.id}/calls?${query}`, { key: ws.keys.viewer });
     expect(res.status, res.text).toBe(200);
@@ -102,6 +138,10 @@ describe("listing calls", () => {
     "status=bogus",
     "direction=sideways",
     "channel=fax",
+    "simulated=yes",
+    "simulated=1",
+    "simulated=",
+    "simulated=TRUE",
     "from=yesterday",
     "to=2026-13-01",
     "min_duration=-1",
@@ -202,6 +242,17 @@ describe("a call's detail", () => {
     expect(res.text).not.toContain("5550177");
   });
 
+  it("marks a simulated call, and not a text session", async () => {
+    const ws = await createWorkspace();
+    const simulated = await insertCall(ws, { provider: SIMULATOR_PROVIDER, transport: "conversation_relay" });
+    const text = await insertCall(ws, { channel: "sms", transport: "sms", durationSeconds: null });
+    const sim = await api("GET", `/v1/${ws.id}/calls/${simulated}`, { key: ws.keys.viewer });
+    expect(sim.status, sim.text).toBe(200);
+    expect(sim.body).toMatchObject({ channel: "voice", transport: "conversation_relay", simulated: true });
+    const sms = await api("GET", `/v1/${ws.id}/calls/${text}`, { key: ws.keys.viewer });
+    expect(sms.body).toMatchObject({ channel: "sms", transport: "sms", simulated: false });
+  });
+
   it("shows recording metadata, available once the media is stored", async () => {
     const ws = await createWorkspace();
     const id = await insertCall(ws, {
@@ -281,6 +332,57 @@ describe("call volume", () => {
     });
     expect(hourly.body.buckets).toHaveLength(168);
     expect(hourly.body.numbers[0].total).toBe(4);
+  });
+
+  it("leaves simulated calls out unless include_simulated=true", async () => {
+    const ws = await createWorkspace();
+    const main = { id: newId("pn"), e164: `+1415555${String(Math.floor(Math.random() * 9000) + 1000)}` };
+    await db()
+      .insert(phoneNumbers)
+      .values({ id: main.id, workspaceId: ws.id, e164: main.e164, label: "Main" });
+    const now = Date.now();
+    await insertCall(ws, { toNumber: main.e164, startedAt: new Date(now - 2 * HOUR).toISOString() });
+    for (const hoursAgo of [1, 2, 3]) {
+      await insertCall(ws, {
+        toNumber: main.e164,
+        provider: SIMULATOR_PROVIDER,
+        startedAt: new Date(now - hoursAgo * HOUR).toISOString(),
+      });
+    }
+    // A simulated call to a number the workspace no longer has: no series of its own unless included.
+    await insertCall(ws, {
+      toNumber: "+14155550198",
+      provider: SIMULATOR_PROVIDER,
+      startedAt: new Date(now - HOUR).toISOString(),
+    });
+    const sum = (counts: number[]) => counts.reduce((a, b) => a + b, 0);
+
+    for (const query of ["window=24h", "window=24h&include_simulated=false"]) {
+      const real = await api("GET", `/v1/${ws.id}/calls/volume?${query}`, { key: ws.keys.viewer });
+      expect(real.status, real.text).toBe(200);
+      expect(real.body.include_simulated).toBe(false);
+      expect(real.body.numbers).toHaveLength(1);
+      expect(real.body.numbers[0]).toMatchObject({ number: main.e164, total: 1 });
+      expect(sum(real.body.numbers[0].counts)).toBe(1);
+    }
+
+    const all = await api("GET", `/v1/${ws.id}/calls/volume?window=24h&include_simulated=true`, {
+      key: ws.keys.viewer,
+    });
+    expect(all.status, all.text).toBe(200);
+    expect(all.body.include_simulated).toBe(true);
+    const [mainSeries, released] = all.body.numbers;
+    expect(mainSeries).toMatchObject({ number: main.e164, total: 4 });
+    expect(sum(mainSeries.counts)).toBe(4);
+    expect(released).toMatchObject({ phone_number_id: null, number: "+14155550198", total: 1 });
+
+    for (const q of ["include_simulated=yes", "include_simulated=1", "include_simulated="]) {
+      expectError(
+        await api("GET", `/v1/${ws.id}/calls/volume?${q}`, { key: ws.keys.viewer }),
+        "validation_failed",
+        400,
+      );
+    }
   });
 
   it("is empty but well formed for a new workspace, and refuses unknown windows", async () => {

@@ -1,6 +1,7 @@
 /**
  * `/v1/{workspace_id}/calls`: the calls and text sessions a workspace answered, their timelines, call
- * volume per clinic number, and recordings. A recording is played through a short-lived URL
+ * volume per clinic number, and recordings. Calls placed with the phone simulator are marked `simulated`
+ * and left out of the volume unless asked for (testing the agent is not patient demand). A recording is played through a short-lived URL
  * (`/recordings/{ws}/{call_id}?exp=…&sig=…`, HMAC-SHA256 with SIGNING_SECRET, bound to that call's
  * recording); issuing one and using one are both audited.
  */
@@ -40,6 +41,7 @@ import { openDisplayName } from "../world/codec";
 import { audited } from "./audited";
 import { decodeToken, encodeToken } from "./pagination";
 import { jsonResponse, router, workspaceRoute } from "./router";
+import { SIMULATOR_PROVIDER } from "./simulator";
 
 type CallSummary = z.infer<typeof CallSummarySchema>;
 
@@ -71,6 +73,8 @@ async function callView(env: Env, row: CallListRow): Promise<CallSummary> {
     service: row.serviceId ? { id: row.serviceId, name: row.serviceName ?? "" } : null,
     channel: row.channel,
     direction: row.direction,
+    transport: row.transport,
+    simulated: row.provider === SIMULATOR_PROVIDER,
     status: row.status,
     to_number: row.toNumber,
     caller: await callerLabel(env, row),
@@ -174,6 +178,8 @@ export const callsApi = router()
         status: q.status,
         direction: q.direction,
         channel: q.channel,
+        provider: q.simulated === true ? SIMULATOR_PROVIDER : undefined,
+        notProvider: q.simulated === false ? SIMULATOR_PROVIDER : undefined,
         minDuration: q.min_duration,
         maxDuration: q.max_duration,
       };
@@ -207,6 +213,9 @@ export const callsApi = router()
       path: "/v1/{workspace_id}/calls/volume",
       tags,
       summary: "Voice calls per clinic number over a window",
+      description:
+        "Counts voice calls (not text conversations) per clinic number and bucket. Calls placed with the " +
+        "phone simulator are left out unless `include_simulated=true`.",
       request: { params: WorkspaceParams, query: VolumeQuery },
       responses: { 200: jsonResponse(CallVolumeSchema, "Counts per number and bucket, zero-filled") },
     }),
@@ -222,10 +231,18 @@ export const callsApi = router()
       const start = end - count * step;
       const buckets = Array.from({ length: count }, (_, i) => new Date(start + i * step).toISOString());
       const format = bucket === "hour" ? "%Y-%m-%dT%H:00:00.000Z" : "%Y-%m-%dT00:00:00.000Z";
+      const includeSimulated = q.include_simulated ?? false;
       const db = database(c.env.DB);
       const [numbers, rows] = await Promise.all([
         workspaceNumbers(db, workspace_id),
-        callVolume(db, workspace_id, buckets[0]!, new Date(end).toISOString(), format),
+        callVolume(
+          db,
+          workspace_id,
+          buckets[0]!,
+          new Date(end).toISOString(),
+          format,
+          includeSimulated ? undefined : SIMULATOR_PROVIDER,
+        ),
       ]);
       const index = new Map(buckets.map((b, i) => [b, i]));
       const series = new Map(
@@ -268,6 +285,7 @@ export const callsApi = router()
           to: new Date(end).toISOString(),
           buckets,
           numbers: [...series.values()],
+          include_simulated: includeSimulated,
         },
         200,
       );
@@ -310,7 +328,6 @@ export const callsApi = router()
       return c.json(
         {
           ...(await callView(c.env, row)),
-          transport: row.transport,
           timeline,
           turns: ofKind("turn"),
           states: ofKind("state"),

@@ -5,7 +5,7 @@
  * (one D1 transaction) whose later statements are guarded by what the earlier ones did, so a duplicate
  * changes nothing and a failure leaves nothing half-written.
  */
-import { and, desc, eq, gt, gte, lt, lte, or, sql } from "drizzle-orm";
+import { and, desc, eq, gt, gte, lt, lte, ne, or, sql } from "drizzle-orm";
 import type { SQLiteUpdateSetSource } from "drizzle-orm/sqlite-core";
 import { blindIndex } from "../../shared/crypto/blind-index";
 import { decryptField, encryptField } from "../../shared/crypto/encryption";
@@ -346,6 +346,10 @@ export interface CallFilter {
   status?: string | undefined;
   direction?: string | undefined;
   channel?: string | undefined;
+  /** Only calls from this provider (`simulator` for the phone simulator's). */
+  provider?: string | undefined;
+  /** Leave out calls from this provider. */
+  notProvider?: string | undefined;
   minDuration?: number | undefined;
   maxDuration?: number | undefined;
   /** The (started_at, id) of the last row of the previous page: rows strictly older follow. */
@@ -372,6 +376,8 @@ export async function listCallsPage(
     filter.status ? eq(calls.status, filter.status) : undefined,
     filter.direction ? eq(calls.direction, filter.direction as "inbound" | "outbound") : undefined,
     filter.channel ? eq(calls.channel, filter.channel as "voice" | "sms") : undefined,
+    filter.provider ? eq(calls.provider, filter.provider) : undefined,
+    filter.notProvider ? ne(calls.provider, filter.notProvider) : undefined,
     filter.minDuration !== undefined ? gte(calls.durationSeconds, filter.minDuration) : undefined,
     filter.maxDuration !== undefined ? lte(calls.durationSeconds, filter.maxDuration) : undefined,
   ];
@@ -428,9 +434,17 @@ export async function findCallWithContext(
 
 /**
  * Voice calls per clinic number and bucket since `from`: `bucketFormat` is a SQLite strftime pattern
- * (`%Y-%m-%dT%H:00:00.000Z` for hours). Only non-empty buckets come back; the caller zero-fills.
+ * (`%Y-%m-%dT%H:00:00.000Z` for hours). Calls from `notProvider` (the phone simulator's) are left out
+ * when given. Only non-empty buckets come back; the caller zero-fills.
  */
-export function callVolume(db: Db, workspaceId: string, from: string, to: string, bucketFormat: string) {
+export function callVolume(
+  db: Db,
+  workspaceId: string,
+  from: string,
+  to: string,
+  bucketFormat: string,
+  notProvider?: string,
+) {
   const bucket = sql<string>`strftime(${bucketFormat}, ${calls.startedAt})`;
   return db
     .select({ toNumber: calls.toNumber, bucket, count: sql<number>`count(*)` })
@@ -441,6 +455,7 @@ export function callVolume(db: Db, workspaceId: string, from: string, to: string
         gte(calls.startedAt, from),
         lt(calls.startedAt, to),
         eq(calls.channel, "voice"),
+        notProvider ? ne(calls.provider, notProvider) : undefined,
       ),
     )
     .groupBy(calls.toNumber, bucket);

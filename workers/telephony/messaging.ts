@@ -130,7 +130,12 @@ const localAdapter: MessagingAdapter = {
 
 export function messagingAdapter(env: Env, fetcher?: typeof fetch): MessagingAdapter {
   const creds = twilioCredentials(env);
-  if (!creds) return localAdapter;
+  if (!creds) {
+    // A deployment without Twilio credentials texts nobody: say so where operators look (ids only).
+    if (env.ENVIRONMENT !== "development")
+      console.warn(JSON.stringify({ level: "warn", event: "messaging.not_configured", adapter: "local" }));
+    return localAdapter;
+  }
   const chosenFetch = fetcher ?? messagingFetch ?? fetch;
   return { name: "twilio", send: (msg) => sendMessage(creds, msg, chosenFetch) };
 }

@@ -11,7 +11,15 @@ import { useDocumentTitle, usePagedList } from "../hooks";
 import { Link, navigate, useLocation } from "../router";
 import { useSession } from "../session";
 import { CallDetailDialog } from "./calls/detail";
-import { type CallSummary, formatCallDuration, StatusPill, stateLabel, statusLabel } from "./calls/shared";
+import {
+  type CallSummary,
+  channelLabel,
+  formatCallDuration,
+  SimulatedBadge,
+  StatusPill,
+  stateLabel,
+  statusLabel,
+} from "./calls/shared";
 
 const PAGE = 25;
 const STATUSES = ["completed", "in-progress", "ringing", "no-answer", "busy", "failed", "canceled"];
@@ -116,12 +124,19 @@ export function CallsPage() {
                         </time>
                       </Link>
                       <span class="cell-sub">
-                        {call.channel === "sms" ? "Text" : "Call"} · {call.direction} ·{" "}
-                        {formatPhone(call.to_number)}
+                        {channelLabel(call.channel)} · {call.direction} · {formatPhone(call.to_number)}
                       </span>
                     </td>
                     <td>{call.service?.name ?? <span class="muted">—</span>}</td>
-                    <td>{call.caller ?? <span class="muted">Unknown</span>}</td>
+                    <td>
+                      {call.caller ?? <span class="muted">Unknown</span>}
+                      {call.simulated && (
+                        <>
+                          {" "}
+                          <SimulatedBadge />
+                        </>
+                      )}
+                    </td>
                     <td>
                       <StatusPill status={call.status} />
                     </td>

@@ -12,6 +12,7 @@ import {
   type CallEvent,
   formatCallDuration,
   type RecordingUrl,
+  SimulatedBadge,
   StatusPill,
   stateLabel,
 } from "./shared";
@@ -111,15 +112,23 @@ export function CallDetailDialog({ callId, onClose }: { callId: string; onClose(
               {call.escalated && <span class="badge priority-high call-escalated">Escalated</span>}
             </dd>
             <dt>Caller</dt>
-            <dd>{call.caller ?? "Unknown"}</dd>
+            <dd>
+              {call.caller ?? "Unknown"}
+              {call.simulated && (
+                <>
+                  {" "}
+                  <SimulatedBadge />
+                </>
+              )}
+            </dd>
             <dt>Line</dt>
             <dd>
               {call.service?.name ?? "No service"} · {formatPhone(call.to_number)}
             </dd>
             <dt>Channel</dt>
             <dd>
-              {titleCase(call.channel)}, {call.direction}
-              {call.transport ? ` (${call.transport.replace(/_/g, " ")})` : ""}
+              {call.channel === "sms" ? "Text conversation" : "Voice call"}, {call.direction}
+              {call.channel === "voice" && call.transport ? ` (${call.transport.replace(/_/g, " ")})` : ""}
             </dd>
             <dt>Duration</dt>
             <dd>{formatCallDuration(call.duration_seconds)}</dd>

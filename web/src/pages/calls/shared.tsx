@@ -1,4 +1,4 @@
-/** What the calls table and the call detail both show: types, the status pill, durations. */
+/** What the calls table and the call detail both show: types, the status pill, the simulated badge, durations. */
 import type { z } from "zod";
 import type {
   CallDetailSchema,
@@ -39,6 +39,18 @@ export const statusLabel = (status: string) => STATUS_WORDS[status] ?? status;
 export function StatusPill({ status }: { status: string }) {
   return <span class={`badge call-status ${STATUS_TONE[status] ?? ""}`}>{statusLabel(status)}</span>;
 }
+
+/** Marks a call placed with the phone simulator, so a test call is never read as a patient's. */
+export function SimulatedBadge() {
+  return (
+    <span class="badge source call-simulated" title="Placed with the phone simulator, not a real caller">
+      Simulated
+    </span>
+  );
+}
+
+/** "Call" or "Text" (an SMS session is a text conversation, not a call). */
+export const channelLabel = (channel: CallSummary["channel"]) => (channel === "sms" ? "Text" : "Call");
 
 /** "0:42", "12:05", "1:02:09". */
 export function formatCallDuration(seconds: number | null): string {
