@@ -155,7 +155,11 @@ interface Channel {
    * Says (part of) a reply; `final` is its last part. Returns when its first token/audio went out and,
    * for audio, the last mark sent.
    */
-  say(text: string, turnSeq: number, final: boolean): Promise<{ firstAt: string | null; lastMark: string | null }>;
+  say(
+    text: string,
+    turnSeq: number,
+    final: boolean,
+  ): Promise<{ firstAt: string | null; lastMark: string | null }>;
   /** Simulator debug frames (ConversationRelay only). */
   send?(frame: Record<string, unknown>): void;
 }
@@ -433,17 +437,8 @@ export class CallSession extends DurableObject<Env> {
   async #onMediaFrame(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const callId = this.#get<string>("call_id");
     if (this.#get<string>("finished_at")) return;
-    let frame: MediaFrame;
-    try {
-      if (typeof message !== "string") throw new Error("binary");
-      const parsed = MediaFrame.safeParse(JSON.parse(message));
-      if (!parsed.success) throw new Error("schema");
-      frame = parsed.data;
-    } catch (err) {
-      log("warn", "call.invalid_frame", { call_id: callId, reason: frameProblem(err) });
-      this.#timeline("invalid_frame", {});
-      return;
-    }
+    const frame = this.#parseFrame(MediaFrame, message);
+    if (!frame) return;
     switch (frame.event) {
       case "connected":
         return;
@@ -577,21 +572,26 @@ export class CallSession extends DurableObject<Env> {
     }
   }
 
+  /** A frame of the socket's protocol, or null (logged with a code and on the timeline) when it is not one. */
+  #parseFrame<T>(schema: z.ZodType<T>, message: string | ArrayBuffer): T | null {
+    try {
+      if (typeof message !== "string") throw new Error("binary");
+      const parsed = schema.safeParse(JSON.parse(message));
+      if (!parsed.success) throw new Error("schema");
+      return parsed.data;
+    } catch (err) {
+      // A code only: the frame may carry what the caller said.
+      log("warn", "call.invalid_frame", { call_id: this.#get<string>("call_id"), reason: frameProblem(err) });
+      this.#timeline("invalid_frame", {});
+      return null;
+    }
+  }
+
   async #onMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const callId = this.#get<string>("call_id");
     if (this.#get<string>("ended_at")) return;
-    let frame: InboundFrame;
-    try {
-      if (typeof message !== "string") throw new Error("binary");
-      const parsed = InboundFrame.safeParse(JSON.parse(message));
-      if (!parsed.success) throw new Error("schema");
-      frame = parsed.data;
-    } catch (err) {
-      // Ids only: the frame may carry what the caller said.
-      log("warn", "call.invalid_frame", { call_id: callId, reason: frameProblem(err) });
-      this.#timeline("invalid_frame", {});
-      return;
-    }
+    const frame = this.#parseFrame(InboundFrame, message);
+    if (!frame) return;
     if (this.env.BENCH_ECHO === "1" && this.#benchEcho(ws, frame)) return;
     try {
       switch (frame.type) {
@@ -1271,11 +1271,16 @@ export class CallSession extends DurableObject<Env> {
 
   async #writeTranscript(meta: CallMeta) {
     const turns = this.ctx.storage.sql
-      .exec<{ speaker: "caller" | "agent" | "operator"; text: string; started_at: string }>(
-        "SELECT speaker, text, started_at FROM turns WHERE text != '' ORDER BY seq",
-      )
+      .exec<{
+        speaker: "caller" | "agent" | "operator";
+        text: string;
+        heard: string | null;
+        started_at: string;
+      }>("SELECT speaker, text, heard, started_at FROM turns WHERE text != '' ORDER BY seq")
       .toArray()
-      .map((t) => ({ speaker: t.speaker, text: t.text.slice(0, 4000), at: t.started_at }));
+      // What was said: after a barge-in, the part of the agent's turn the caller heard.
+      .map((t) => ({ speaker: t.speaker, text: (t.heard ?? t.text).slice(0, 4000), at: t.started_at }))
+      .filter((t) => t.text !== "");
     if (turns.length === 0) return;
     if (meta.patientEntityId && meta.verified) {
       try {

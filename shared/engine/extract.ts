@@ -114,13 +114,20 @@ export function extractDateTimes(text: string, now: Date, timeZone: string): Ext
   const reference = { instant: now, timezone: zoneOffsetMinutes(now, timeZone) };
   const results = chrono.parse(text, reference, { forwardDate: true });
   const out: ExtractedDateTime[] = [];
-  for (const r of results) {
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
     const s = r.start;
     const year = s.get("year");
     const month = s.get("month");
     const day = s.get("day");
     if (year === null || month === null || day === null) continue;
-    const pod = partOfDay(r.text);
+    // chrono leaves "in the afternoon" after a full date ("January 27th 2027 in the afternoon") as a
+    // result of its own, dated today: it belongs to the date before it.
+    const next = results[i + 1];
+    const trailing =
+      next && !s.isCertain("hour") && !partOfDay(r.text) && isPartOfDayOnly(next) ? next : null;
+    if (trailing) i++;
+    const pod = partOfDay(trailing ? trailing.text : r.text);
     let time: string | null = null;
     let hour = pod ? PART_OF_DAY_START[pod] : 9;
     let minute = 0;
@@ -132,7 +139,7 @@ export function extractDateTimes(text: string, now: Date, timeZone: string): Ext
     }
     const instant = localToInstant({ year, month, day, hour, minute }, timeZone);
     out.push({
-      text: r.text,
+      text: trailing ? text.slice(r.index, trailing.index + trailing.text.length) : r.text,
       date: isoDate(year, month, day),
       time,
       part_of_day: pod,
@@ -142,6 +149,13 @@ export function extractDateTimes(text: string, now: Date, timeZone: string): Ext
   }
   return out;
 }
+
+/** A result that names only a part of the day ("in the afternoon"): no day, weekday or hour of its own. */
+const isPartOfDayOnly = (r: chrono.ParsedResult) =>
+  partOfDay(r.text) !== null &&
+  !r.start.isCertain("day") &&
+  !r.start.isCertain("weekday") &&
+  !r.start.isCertain("hour");
 
 // ---------------------------------------------------------------------------------------------------
 // Birth dates.

@@ -548,6 +548,10 @@ function handleToolResults(t: Turn, current: GraphState, results: readonly ToolR
     if (r.name === "find_slots" && r.outcome === "ok") t.state.offered = offeredFrom(r.data);
     const line = say.toolOutcome(r, t.state.collected, t.input.time_zone);
     if (line) t.speech.push(line);
+    // The appointments found are read to a verified caller, so they can say which one they mean.
+    const patient = r.name === "patient_context" && r.outcome === "ok" ? revealed(t) : null;
+    if (patient && patient.appointments.length > 0)
+      t.speech.push(say.upcomingAppointments(patient, t.input.time_zone));
   }
   const exit = resultExit(current, results);
   if (exit) {

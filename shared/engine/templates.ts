@@ -198,6 +198,17 @@ export function nextAppointment(patient: VerifiedPatient, timeZone: string): str
   return `Your next appointment is ${speakDateTime(next.start, timeZone)}${with_}${at}.`;
 }
 
+/** The verified caller's upcoming appointments (at most three), read out so they can pick one. */
+export function upcomingAppointments(patient: VerifiedPatient, timeZone: string): string {
+  const said = patient.appointments.slice(0, 3).map((a) => {
+    const with_ = a.provider ? ` with ${a.provider}` : "";
+    return `${speakDateTime(a.start, timeZone)}${with_}`;
+  });
+  if (said.length === 0) return "I don't see any upcoming appointments for you.";
+  if (said.length === 1) return `I see your appointment on ${said[0]}.`;
+  return `I see your appointments on ${said.slice(0, -1).join(", ")}, and ${said.at(-1)}.`;
+}
+
 export function knowledgeAnswer(body: string): string {
   return body.trim();
 }

@@ -7,10 +7,12 @@ import { env, exports } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
 import twilio from "twilio";
 import { expect, vi } from "vitest";
+import type { CallSession } from "../../durable-objects/call-session";
 import type { ContextGraphInput, KnowledgeKind } from "../../shared/calls/context-graph";
 import { parseContextGraph } from "../../shared/calls/context-graph";
 import { newId } from "../../shared/ids";
-import { contextGraphs, knowledgeEntries, services } from "../../workers/db/schema";
+import { callSession } from "../../workers/calls/session-client";
+import { callEvents, calls, contextGraphs, knowledgeEntries, services } from "../../workers/db/schema";
 import { db } from "../helpers/db";
 import { BASE_URL } from "../helpers/http";
 import { clinicLine, parseXml, twilioPost, voiceParams } from "../telephony/helpers";
@@ -142,4 +144,35 @@ export class RelayCall {
     this.send({ type: "prompt", voicePrompt, lang: "en-US", last: true });
     return this.reply();
   }
+}
+
+/** The call's CallSession, for its `snapshot()` (turn text only while the call lives). */
+export function sessionSnapshot(callId: string) {
+  return (callSession(env, callId) as unknown as DurableObjectStub<CallSession>).snapshot();
+}
+
+/**
+ * Once the session has written its end to D1: the call row, and its call events, each kind in the
+ * order the session stored it (`session:<table>:<n>` keys).
+ */
+export async function endedCall(callId: string) {
+  await vi.waitFor(
+    async () => {
+      if (!(await sessionSnapshot(callId)).finishedAt) throw new Error("the call has not finished");
+    },
+    { timeout: 5000, interval: 20 },
+  );
+  const row = (await db().query.calls.findFirst({ where: eq(calls.id, callId) }))!;
+  const order = (key: string) => Number(/:(\d+)$/.exec(key)?.[1] ?? Number.MAX_SAFE_INTEGER);
+  const events = (await db().select().from(callEvents).where(eq(callEvents.callId, callId))).sort(
+    (a, b) => order(a.dedupeKey) - order(b.dedupeKey),
+  );
+  const ofKind = (kind: string) => events.filter((e) => e.kind === kind).map((e) => e.data);
+  return {
+    row,
+    events,
+    /** `{ name, outcome }` of each tool the session ran, in order. */
+    tools: ofKind("tool").map((d) => ({ name: d.name as string, outcome: d.outcome as string })),
+    ofKind,
+  };
 }

@@ -19,6 +19,11 @@ describe("extractDateTimes (relative to now in the clinic's zone)", () => {
     ["Friday at 2:30 pm", { date: "2026-12-04", time: "14:30", weekday: 5 }],
     ["December 15th at 9am", { date: "2026-12-15", time: "09:00", instant: "2026-12-15T14:00:00.000Z" }],
     ["Thursday afternoon", { date: "2026-12-03", time: null, part_of_day: "afternoon" }],
+    // chrono reads the date and "in the afternoon" as two results: the part of day joins the date.
+    [
+      "Wednesday January 27th 2027 in the afternoon",
+      { date: "2027-01-27", time: null, part_of_day: "afternoon" },
+    ],
   ])("%j", (text, expected) => {
     expect(extractDateTimes(text, NOW, TIME_ZONE)[0]).toMatchObject(expected);
   });
