@@ -29,7 +29,7 @@ export interface Level {
   calls: number;
   /** Engine turns, server side (ms resolution; see the header). */
   server: Latency;
-  /** The same, turns without a tool run only (the tool turns wait on D1). */
+  /** The same, turns without a tool run only (a tool turn's first words go out before the tool runs). */
   serverNoTool: Latency;
   /** Engine turns, prompt sent → first token received. */
   client: Latency;
@@ -37,7 +37,7 @@ export interface Level {
   echo: Latency;
   /** Client p50 per script step, to show where a turn's time goes. */
   clientPerStep: { prompt: string; p50: number; p95: number }[];
-  /** Agent turns whose server time included a tool run. */
+  /** Agent turns that ran a tool. */
   toolTurns: number;
   /** Calls that ended (an `end` frame) before the script did. */
   endedEarly: number;
@@ -253,8 +253,8 @@ class Simulator {
         for (const turn of agent) {
           if (typeof turn.data.first_token_ms !== "number") continue;
           samples.push(turn.data.first_token_ms);
-          // A tool run is stored against the caller turn just before the agent's reply.
-          if (toolSeqs.has(turn.data.seq - 1)) toolTurns++;
+          // A tool run is stored against the agent turn it serves (its first words go out before it runs).
+          if (toolSeqs.has(turn.data.seq)) toolTurns++;
           else noTool.push(turn.data.first_token_ms);
         }
       }

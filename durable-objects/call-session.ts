@@ -834,7 +834,7 @@ export class CallSession extends DurableObject<Env> {
       // What the agent says before a lookup ("One moment while I check that.") goes out at once; a text
       // message waits for the whole answer.
       if (channel.transport !== "sms") await speak(false);
-      const executions = await this.#runTools(meta, out.tool_calls, out.state.turn);
+      const executions = await this.#runTools(meta, out.tool_calls, out.state.turn, agentSeq);
       toolsRun.push(...executions);
       for (const ex of executions) {
         if (ex.patientEntityId) meta.patientEntityId = ex.patientEntityId;
@@ -960,7 +960,8 @@ export class CallSession extends DurableObject<Env> {
       this.#timeline("state", { from: previousStateId, to: out.state.state_id });
   }
 
-  async #runTools(meta: CallMeta, calls: ToolCall[], turn: number): Promise<ToolExecution[]> {
+  /** Runs the engine's tool calls; each run is stored against the agent turn (`turnSeq`) it serves. */
+  async #runTools(meta: CallMeta, calls: ToolCall[], turn: number, turnSeq: number): Promise<ToolExecution[]> {
     const callerPhone = meta.fromNumberEnc
       ? await openFromNumber(
           this.env.ENCRYPTION_KEY,
@@ -990,9 +991,6 @@ export class CallSession extends DurableObject<Env> {
         latency_ms: 0,
       }));
     }
-    const turnSeq =
-      this.ctx.storage.sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM turns").toArray()[0]
-        ?.seq ?? null;
     const at = new Date().toISOString();
     for (const ex of executions) {
       this.ctx.storage.sql.exec(
