@@ -961,7 +961,12 @@ export class CallSession extends DurableObject<Env> {
   }
 
   /** Runs the engine's tool calls; each run is stored against the agent turn (`turnSeq`) it serves. */
-  async #runTools(meta: CallMeta, calls: ToolCall[], turn: number, turnSeq: number): Promise<ToolExecution[]> {
+  async #runTools(
+    meta: CallMeta,
+    calls: ToolCall[],
+    turn: number,
+    turnSeq: number,
+  ): Promise<ToolExecution[]> {
     const callerPhone = meta.fromNumberEnc
       ? await openFromNumber(
           this.env.ENCRYPTION_KEY,
