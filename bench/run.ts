@@ -9,6 +9,7 @@ import { callTurns, report as reportCallTurns } from "./call-turns";
 import { ehrIngest, report as reportEhrIngest } from "./ehr-ingest";
 import { ehrScheduling, report as reportEhrScheduling } from "./ehr-scheduling";
 import { engineTurn, report as reportEngineTurn } from "./engine-turn";
+import { report as reportSurfacePage, surfacePage } from "./surface-page";
 import { report as reportWorldIngest, worldIngest } from "./world-ingest";
 import { report as reportWorldProjection, worldProjection } from "./world-projection";
 import { report as reportWorldResolve, worldResolve } from "./world-resolve";
@@ -53,6 +54,11 @@ const BENCHMARKS: Record<string, () => Promise<string>> = {
     const result = await callTurns();
     save("call-turns", result);
     return reportCallTurns(result);
+  },
+  "surface-page": async () => {
+    const result = await surfacePage();
+    save("surface-page", result);
+    return reportSurfacePage(result);
   },
 };
 

@@ -35,6 +35,7 @@ import {
   type TurnOutput,
 } from "../shared/engine/engine";
 import { engineName, selectEngine } from "../shared/engine/select";
+import { SURFACE_COMPLETED } from "../shared/engine/templates";
 import { newId } from "../shared/ids";
 import { EscalationRules, Persona } from "../shared/schemas/tenancy";
 import { findCallById, finishCallRow, patientByPhoneHash } from "../workers/calls/session-client";
@@ -1326,6 +1327,26 @@ export class CallSession extends DurableObject<Env> {
     this.#put("guidance", [...pending, input.text.slice(0, 500)].slice(-5));
     this.#timeline("guidance", { operator: input.operator, length: input.text.length });
     return { accepted: true };
+  }
+
+  /**
+   * The patient finished a form sent on this call while the call is live: the agent says so at once
+   * (between turns, never over one). Told twice, it acknowledges once.
+   */
+  async surfaceCompleted(input: { surfaceId: string }): Promise<{ acknowledged: boolean }> {
+    let acknowledged = false;
+    await this.#enqueue(async () => {
+      if (this.#get<string>("ended_at") || !this.#get<CallMeta>("call")) return;
+      const done = this.#get<string[]>("surfaces_completed") ?? [];
+      if (done.includes(input.surfaceId)) return;
+      this.#put("surfaces_completed", [...done, input.surfaceId]);
+      this.#timeline("surface_completed", { surface_id: input.surfaceId });
+      const channel = this.#currentChannel();
+      if (!channel) return;
+      await this.#speakAgent(channel, SURFACE_COMPLETED);
+      acknowledged = true;
+    });
+    return { acknowledged };
   }
 
   /** Guidance waiting for the next turn, taken once (the engine sees it on one reply). */

@@ -160,10 +160,20 @@ export const SCHEDULING_GRAPH: ContextGraphInput = {
         ),
         intent("cancel", "cancel my appointment", "I can't make it", "I need to cancel", "call off my visit"),
         intent("billing", "question about my bill", "billing", "I was charged", "insurance claim", "invoice"),
+        intent(
+          "update_details",
+          "I have a new insurance card",
+          "update my details",
+          "send me the form",
+          "I moved and need to change my address",
+          "update my information",
+          "do you need anything from me before my visit",
+        ),
         intent("done", "that's all", "no thanks", "nothing else", "bye", "that's it"),
       ],
       tools: ["patient_context", "answer_from_knowledge"],
       exits: [
+        { on: "intent", intent: "update_details", to: "send_form" },
         { on: "intent", intent: "book", to: "collect_preferences" },
         { on: "intent", intent: "reschedule", to: "select_appointment" },
         { on: "intent", intent: "cancel", to: "select_appointment_to_cancel" },
@@ -371,6 +381,41 @@ export const SCHEDULING_GRAPH: ContextGraphInput = {
         "Tell the caller you'll connect them with a member of staff, and escalate with the reason.",
       tools: ["escalate"],
       exits: [{ on: "tool", tool: "escalate", outcome: "any", to: "handed_off" }],
+    },
+    send_form: {
+      type: "action",
+      title: "Text a form for what the record lacks",
+      instructions:
+        "Make a short form for what the caller's record is missing (contact details, insurance, allergies) and text it to them; if they already have forms open, go through it on the call instead.",
+      tools: ["create_surface", "deliver_surface"],
+      // The tools named by exits run in this order: make the form, then send it.
+      exits: [
+        { on: "tool", tool: "create_surface", outcome: "none", to: "wrap_up" },
+        { on: "tool", tool: "deliver_surface", outcome: "ok", to: "form_sent" },
+        { on: "default", to: "wrap_up" },
+      ],
+    },
+    form_sent: {
+      type: "decision",
+      title: "Form on its way",
+      instructions:
+        "Tell the caller the form is on its way and that they can fill it in now or later; when they say they've done it, check.",
+      intents: [
+        intent("form_done", "I filled it in", "done", "I've sent it", "I submitted it", "finished"),
+        intent("later", "I'll do it later", "later", "not now", "that's all"),
+      ],
+      tools: ["check_surface_status"],
+      exits: [
+        { on: "intent", intent: "form_done", to: "check_form" },
+        { on: "intent", intent: "later", to: "wrap_up" },
+      ],
+    },
+    check_form: {
+      type: "action",
+      title: "Check the form",
+      instructions: "Check whether the form came through and tell the caller.",
+      tools: ["check_surface_status"],
+      exits: [{ on: "tool", tool: "check_surface_status", outcome: "any", to: "wrap_up" }],
     },
     wrap_up: {
       type: "decision",

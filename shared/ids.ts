@@ -20,7 +20,13 @@ export type IdPrefix =
   | "cg"
   | "kn"
   | "call"
-  | "cev";
+  | "cev"
+  | "dlv"
+  | "srf"
+  | "stp"
+  | "gd"
+  | "gap"
+  | "run";
 
 /** A prefixed random id: 16 random bytes, url-safe (`svc_3q2...`). */
 export function newId(prefix: IdPrefix): string {

@@ -13,6 +13,7 @@ import { callSocketsApi } from "./api/call-sockets";
 import { callsApi } from "./api/calls";
 import { contextGraphsApi } from "./api/context-graphs";
 import { dataSourcesApi } from "./api/data-sources";
+import { deliveriesApi } from "./api/deliveries";
 import { openApiDocument, renderDocsPage } from "./api/docs";
 import { fhirImportApi, fhirWebhookApi } from "./api/fhir-webhook";
 import { knowledgeApi } from "./api/knowledge";
@@ -24,6 +25,9 @@ import { reviewApi } from "./api/review";
 import { schedulingApi } from "./api/scheduling";
 import { servicesApi } from "./api/services";
 import { simulatorApi } from "./api/simulator";
+import { surfacePageApi } from "./api/surface-page";
+import { surfaceSettingsApi } from "./api/surface-settings";
+import { surfacesApi } from "./api/surfaces";
 import { syncApi } from "./api/sync";
 import { telephonyApi } from "./api/telephony";
 import { usersApi } from "./api/users";
@@ -39,6 +43,8 @@ export function buildApp() {
 
   app.use("*", requestId({ generator: () => newId("req") }));
   app.use("*", secureHeaders({ crossOriginResourcePolicy: "same-origin" }));
+  // The patient's page (/s, /l): before the 1 MiB JSON body limit, since uploads go up to 10 MiB; it sets its own.
+  app.route("/", surfacePageApi);
   app.use("*", limitBody);
   app.use("/v1/*", requireJsonBody);
   app.use("/auth/*", requireJsonBody);
@@ -65,8 +71,11 @@ export function buildApp() {
   app.route("/", schedulingApi);
   app.route("/", pipelineApi);
   app.route("/", callsApi);
+  app.route("/", deliveriesApi);
   app.route("/", liveCallsApi);
   app.route("/", simulatorApi);
+  app.route("/", surfaceSettingsApi);
+  app.route("/", surfacesApi);
   // Outside /v1: the EHR authenticates with its data source's webhook secret, not a user's credentials.
   app.route("/", fhirWebhookApi);
   app.route("/", fhirImportApi);

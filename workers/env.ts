@@ -13,6 +13,17 @@ declare global {
      * outbound messages go to the local adapter, which only records them on the call's timeline.
      */
     TWILIO_ACCOUNT_SID?: string;
+    /**
+     * Cloudflare Email Service's `send_email` binding (`[[send_email]]` in wrangler.toml). Without it,
+     * email goes to EMAIL_API_URL (with EMAIL_API_KEY) when set, else to the local adapter, which only
+     * records it in the outbox.
+     */
+    EMAIL?: SendEmail;
+    /** A Resend-compatible HTTP email API (`POST {from, to, subject, text}`), used when EMAIL is not bound. */
+    EMAIL_API_URL?: string;
+    EMAIL_API_KEY?: string;
+    /** The address email is sent from (`Clinic <no-reply@clinic.example>`). */
+    EMAIL_FROM?: string;
     /** `local` keeps calls on the deterministic LocalEngine even where the AI binding exists (shared/engine/select.ts). */
     AGENT_ENGINE?: string;
     /** Bench only (`bench/call-turns.ts` passes `--var BENCH_ECHO:1`): enables the CallSession's echo baseline. */

@@ -7,6 +7,8 @@ import { deleteStaleSessions } from "./db/identity";
 import { pollDueSources } from "./ehr/inbound";
 import { expireHolds } from "./ehr/scheduling";
 import { sweepWriteback } from "./ehr/writeback";
+import { scanWorkspaces } from "./surfaces/scanner";
+import { expireDue } from "./surfaces/service";
 import { recomputePatterns } from "./world/memory";
 
 export const CRONS = {
@@ -22,6 +24,8 @@ export const TASKS: Record<string, Task[]> = {
     { name: "ehr.poll_due", run: (env, at) => pollDueSources(env, at) },
     { name: "ehr.writeback_sweep", run: (env, at) => sweepWriteback(env, at) },
     { name: "scheduling.expire_holds", run: (env, at) => expireHolds(env, at) },
+    { name: "surfaces.expire", run: (env, at) => expireDue(env, at) },
+    { name: "surfaces.gap_scan", run: (env, at) => scanWorkspaces(env, at) },
   ],
   [CRONS.hourly]: [{ name: "memory.patterns", run: (env, at) => recomputePatterns(env, at) }],
   [CRONS.daily]: [

@@ -26,6 +26,10 @@ export const TOOL_NAMES = [
   "record_promise",
   "answer_from_knowledge",
   "verify_identity",
+  "create_surface",
+  "deliver_surface",
+  "check_surface_status",
+  "list_surfaces",
 ] as const;
 export type ToolName = (typeof TOOL_NAMES)[number];
 

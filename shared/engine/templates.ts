@@ -134,6 +134,28 @@ export function toolOutcome(
       return result.outcome === "none" ? "I'm sorry, I couldn't find anything open around then." : null;
     case "verify_identity":
       return ok ? acknowledgeVerified : "I'm sorry, I couldn't match those details to a record.";
+    case "create_surface": {
+      const reason = (result.data as { reason?: string } | undefined)?.reason;
+      if (reason === "verbal")
+        return "You have a few forms open with us already, so let's go through this together now instead.";
+      if (reason === "nothing_missing") return "We already have everything we need from you.";
+      return null;
+    }
+    case "deliver_surface": {
+      const channel = (result.data as { channel?: string } | undefined)?.channel;
+      if (!ok) return null;
+      return channel === "email"
+        ? "I've just emailed you a short form. You can fill it in while we talk, or later."
+        : "I've just texted you a short form. You can fill it in while we talk, or later.";
+    }
+    case "check_surface_status": {
+      const data = result.data as { status?: string; answered?: number; required?: number } | undefined;
+      if (!ok || !data?.status) return null;
+      if (data.status === "completed") return "Your form came through, thank you.";
+      if (data.status === "partial")
+        return `I can see you've started the form: ${data.answered ?? 0} of ${data.required ?? 0} answers so far.`;
+      return "I don't see your answers yet. The link is in the message we sent.";
+    }
     default:
       return null;
   }
@@ -146,6 +168,8 @@ export function didNotCatch(prompt: string): string {
 }
 
 export const CHECKING = "One moment while I check that.";
+/** Said when the patient finishes a form while still on the call. */
+export const SURFACE_COMPLETED = "Thank you, I can see your form just came through.";
 export const STILL_CHECKING = "I'm still checking, just a moment.";
 
 export function invalidBirthDate(reason: "impossible" | "future" | "too_old"): string {

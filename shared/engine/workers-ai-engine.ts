@@ -517,6 +517,34 @@ const TOOL_SPECS: Record<ToolName, Omit<ChatTool, "name">> = {
       required: ["name", "birth_date"],
     },
   },
+  create_surface: {
+    description:
+      "Make a short form for what the verified patient's record lacks (or for the given paths), to send them.",
+    parameters: {
+      type: "object",
+      properties: {
+        paths: str(
+          "Comma-separated record paths to ask for: contact.email, contact.phone, contact.address, demographics.birth_date, coverage, allergies, medications, preferences.channel. Empty: what is missing.",
+        ),
+        title: str("A short title the patient sees, e.g. Insurance update."),
+      },
+    },
+  },
+  deliver_surface: {
+    description: "Send the form made on this call to the patient (by text unless they asked for email).",
+    parameters: {
+      type: "object",
+      properties: { channel: str("How to send it.", { enum: ["sms", "email", "whatsapp"] }) },
+    },
+  },
+  check_surface_status: {
+    description: "See whether the patient has opened, started or finished the form sent on this call.",
+    parameters: { type: "object", properties: {} },
+  },
+  list_surfaces: {
+    description: "List the patient's forms by status, so no duplicate is sent.",
+    parameters: { type: "object", properties: {} },
+  },
 };
 
 export function chatTools(offer: Offer): ChatTool[] {

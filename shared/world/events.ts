@@ -245,7 +245,41 @@ export const EVENT_TYPES = {
     }),
     (d) => [{ path: `tasks.${factKey(d.task_id)}`, value: d as FactValue }],
   ),
+  // A surface's lifecycle on its patient: one fact per surface (`surfaces.<id>`), its latest state.
+  "surface.created": surfaceTransition("created"),
+  "surface.delivered": surfaceTransition("delivered"),
+  "surface.opened": surfaceTransition("opened"),
+  "surface.field_saved": surfaceTransition("partial"),
+  "surface.submitted": surfaceTransition("completed"),
+  "surface.expired": surfaceTransition("expired"),
+  "surface.archived": surfaceTransition("archived"),
 } as const;
+
+/**
+ * A surface transition's event: ids, counts and the channel only (answers are events of their own
+ * types, through the verification pipeline). The fact is the surface's latest state on the patient.
+ */
+function surfaceTransition<const S extends string>(status: S) {
+  return definition(
+    "surface",
+    ["patient"],
+    z.strictObject({
+      surface_id: z.string().min(1).max(64),
+      title: z.string().max(300).optional(),
+      channel: z.enum(["sms", "whatsapp", "email", "voice", "web"]).optional(),
+      /** `surface.field_saved`: the field's key (never its value). */
+      field_key: z.string().max(64).optional(),
+      answered: z.number().int().min(0).optional(),
+      required: z.number().int().min(0).optional(),
+    }),
+    (d) => [
+      {
+        path: `surfaces.${factKey(d.surface_id)}`,
+        value: { status, ...d } as FactValue,
+      },
+    ],
+  );
+}
 
 export type EventType = keyof typeof EVENT_TYPES;
 export const EVENT_TYPE_NAMES = Object.keys(EVENT_TYPES) as [EventType, ...EventType[]];

@@ -53,6 +53,46 @@ const FREE_TEXT: Record<string, string[]> = {
   "PATCH /v1/{workspace_id}/services/{service_id}/knowledge/{id}": ["title", "body"],
   // What an operator tells the agent: prose, quotes and all.
   "POST /v1/{workspace_id}/calls/{id}/guidance": ["text"],
+  // A form's words for the patient (the page escapes them; the prefilled values are the patient's own).
+  "POST /v1/{workspace_id}/surfaces": [
+    "spec.title",
+    "spec.description",
+    "spec.fields[].label",
+    "spec.fields[].description",
+    "spec.fields[].placeholder",
+    "spec.fields[].consent_text",
+    "spec.fields[].options[].label",
+    "spec.sections[].title",
+    "spec.sections[].description",
+    "spec.completion.title",
+    "spec.completion.message",
+  ],
+  "PATCH /v1/{workspace_id}/surfaces/{id}": [
+    "spec.title",
+    "spec.description",
+    "spec.fields[].label",
+    "spec.fields[].description",
+    "spec.fields[].placeholder",
+    "spec.fields[].consent_text",
+    "spec.fields[].options[].label",
+    "spec.sections[].title",
+    "spec.sections[].description",
+    "spec.completion.title",
+    "spec.completion.message",
+  ],
+  "POST /v1/{workspace_id}/surface-templates": [
+    "spec.title",
+    "spec.description",
+    "spec.fields[].label",
+    "spec.fields[].description",
+    "spec.fields[].placeholder",
+    "spec.fields[].consent_text",
+    "spec.fields[].options[].label",
+    "spec.sections[].title",
+    "spec.sections[].description",
+    "spec.completion.title",
+    "spec.completion.message",
+  ],
 };
 
 let ws: TestWorkspace;

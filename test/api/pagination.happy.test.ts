@@ -3,9 +3,17 @@
  * walks all pages with no duplicates or gaps, `limit`/`offset` page too, and a bad token is a 400.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { newId } from "../../shared/ids";
+import { gateDecisions } from "../../workers/db/schema";
+import { db } from "../helpers/db";
 import { type ApiResponse, api, expectError } from "../helpers/http";
 import { documentedOperations } from "../helpers/openapi";
-import { FIXTURE_REQUIRED_TAGS, insertCall, insertSandboxSource } from "../helpers/operations";
+import {
+  FIXTURE_REQUIRED_TAGS,
+  insertCall,
+  insertGapRequirement,
+  insertSandboxSource,
+} from "../helpers/operations";
 import {
   createWorkspace,
   insertApiKey,
@@ -38,6 +46,18 @@ const GROW: Record<string, (workspaceId: string) => Promise<unknown>> = {
   // Disabled, so no cron run polls them while the suite walks the list.
   "GET /v1/{workspace_id}/data-sources": (id) => insertSandboxSource({ id }, { enabled: false }),
   "GET /v1/{workspace_id}/calls": (id) => insertCall({ id }),
+  "GET /v1/{workspace_id}/surfaces/gate-decisions": (id) =>
+    db()
+      .insert(gateDecisions)
+      .values({
+        id: newId("gd"),
+        workspaceId: id,
+        entityId: newId("ent"),
+        decision: "block",
+        reason: "cooldown",
+        at: new Date().toISOString(),
+      }),
+  "GET /v1/{workspace_id}/gap-requirements": (id) => insertGapRequirement({ id }),
 };
 
 beforeAll(async () => {

@@ -1,8 +1,8 @@
 /**
  * SMS text sessions end to end: a signed inbound message reaches the call's CallSession (stored, then
  * handled by its alarm as a turn of the same engine and graph as a voice call), the reply goes out
- * through the delivery queue's `sms.send` job and the local Messaging adapter (an `sms.outbound` event
- * with the body sealed), a redelivered message is answered once, and a conversation the agent closed
+ * through the outbox (a `deliveries` row with the body sealed, sent by the delivery queue's `message.send`
+ * job and the local Messaging adapter), a redelivered message is answered once, and a conversation the agent closed
  * takes no more messages: the next one opens a new session.
  */
 import { env } from "cloudflare:workers";
@@ -11,8 +11,9 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { type CallSession, setToolExecutor } from "../../durable-objects/call-session";
 import { SCHEDULING_GRAPH } from "../../scripts/demo-graphs";
 import { callSession } from "../../workers/calls/session-client";
-import { findCallByProviderSid, openMessageBody } from "../../workers/db/calls";
-import { callEvents, calls } from "../../workers/db/schema";
+import { findCallByProviderSid } from "../../workers/db/calls";
+import { calls, deliveries } from "../../workers/db/schema";
+import { openDelivery } from "../../workers/telephony/messaging";
 import { db } from "../helpers/db";
 import { fakeSid, twilioPost } from "../telephony/helpers";
 import { PATIENT } from "../unit/engine/fixtures";
@@ -35,22 +36,12 @@ const message = (to: string, from: string, body: string, sid = fakeSid("SM")) =>
 async function replies(workspaceId: string, callId: string): Promise<string[]> {
   const rows = await db()
     .select()
-    .from(callEvents)
-    .where(
-      and(
-        eq(callEvents.workspaceId, workspaceId),
-        eq(callEvents.callId, callId),
-        eq(callEvents.kind, "sms.outbound"),
-      ),
-    );
+    .from(deliveries)
+    .where(and(eq(deliveries.workspaceId, workspaceId), eq(deliveries.callId, callId)));
   const sent = rows
-    .filter((r) => (r.data as { status: string }).status === "sent")
-    .sort((a, b) => a.at.localeCompare(b.at) || a.id.localeCompare(b.id));
-  return Promise.all(
-    sent.map((r) =>
-      openMessageBody(env.ENCRYPTION_KEY, workspaceId, r.id, (r.data as { body_enc: string }).body_enc),
-    ),
-  );
+    .filter((r) => r.status === "sent")
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  return Promise.all(sent.map(async (r) => (await openDelivery(env, r)).body));
 }
 
 async function waitForReplies(workspaceId: string, callId: string, count: number) {
@@ -97,14 +88,12 @@ describe("SMS text sessions", () => {
     expect(snap.turns.map((t) => t.speaker)).toEqual(["caller", "agent", "caller", "agent"]);
     expect(snap.turns[0]!.text).toBe("Hi, this is Jane Doe");
 
-    // Every outbound event names the local adapter and carries no plaintext.
-    const outbound = await db()
-      .select()
-      .from(callEvents)
-      .where(and(eq(callEvents.callId, call.id), eq(callEvents.kind, "sms.outbound")));
+    // Every outbound message names the local adapter and carries no plaintext.
+    const outbound = await db().select().from(deliveries).where(eq(deliveries.callId, call.id));
+    expect(outbound).toHaveLength(2);
     for (const row of outbound) {
-      expect(row.data).toMatchObject({ provider: "local", status: "sent" });
-      expect(JSON.stringify(row.data)).not.toMatch(/birth|Jane/i);
+      expect(row).toMatchObject({ channel: "sms", purpose: "call_reply", provider: "local", status: "sent" });
+      expect(JSON.stringify(row)).not.toMatch(/birth|Jane/i);
     }
   });
 

@@ -11,8 +11,8 @@ import type { ExtractedDateTime } from "../../shared/engine/extract";
 import { newId } from "../../shared/ids";
 import { factKey } from "../../shared/world/events";
 import { executeTools, type ToolContext } from "../../workers/calls/tools";
-import { openMessageBody } from "../../workers/db/calls";
-import { callEvents, calls, worldEvents } from "../../workers/db/schema";
+import { calls, deliveries, worldEvents } from "../../workers/db/schema";
+import { openDelivery } from "../../workers/telephony/messaging";
 import { db } from "../helpers/db";
 import { ensureSchedulingSource } from "../helpers/operations";
 import { insertService, unique, uniquePhoneNumber } from "../helpers/workspace";
@@ -396,27 +396,25 @@ describe("session tools", () => {
       async () => {
         const rows = await db()
           .select()
-          .from(callEvents)
-          .where(and(eq(callEvents.callId, context.callId), eq(callEvents.kind, "sms.outbound")));
-        if (rows.filter((r) => (r.data as { status: string }).status === "sent").length < 2)
-          throw new Error("not sent yet");
+          .from(deliveries)
+          .where(and(eq(deliveries.workspaceId, f.ws.id), eq(deliveries.callId, context.callId)));
+        if (rows.filter((r) => r.status === "sent").length < 2) throw new Error("not sent yet");
         return rows;
       },
       { timeout: 8000, interval: 50 },
     );
     expect(sent).toHaveLength(2);
-    const bodies = await Promise.all(
-      sent.map((r) =>
-        openMessageBody(env.ENCRYPTION_KEY, f.ws.id, r.id, (r.data as { body_enc: string }).body_enc),
-      ),
-    );
+    const bodies = await Promise.all(sent.map(async (r) => (await openDelivery(env, r)).body));
     expect(bodies.sort()).toEqual(
       [
         `Hi Maria ${family}, we are at 12 Main St.`,
         "Your appointment is booked for Tuesday, January 26 at 9:00 AM. Reply to this message if you need to change it.",
       ].sort(),
     );
-    for (const row of sent) expect(JSON.stringify(row.data)).not.toContain(family);
+    for (const row of sent) {
+      expect(row).toMatchObject({ channel: "sms", purpose: "tool_sms", status: "sent" });
+      expect(JSON.stringify(row)).not.toContain(family);
+    }
 
     // Nothing to say, nobody to send to, or no clinic number: nothing is queued.
     expect(

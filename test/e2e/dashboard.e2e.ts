@@ -138,7 +138,6 @@ describe("the shell", () => {
     // have the demo patients; test/e2e/world.e2e.ts covers them.)
     const emptyStates: Record<string, string> = {
       Operators: "Operators appear here once they go on duty",
-      Surfaces: "Surfaces appear here once an agent or operator sends one",
       Analytics: "Analytics appear here once calls have been handled",
     };
     for (const [name, copy] of Object.entries(emptyStates)) {

@@ -10,16 +10,20 @@ import { and, eq } from "drizzle-orm";
 import { inject } from "vitest";
 import { INQUIRIES_GRAPH } from "../../scripts/demo-graphs";
 import { newId } from "../../shared/ids";
+import { SurfaceSpec } from "../../shared/surfaces/spec";
 import { sealFromNumber } from "../../workers/db/calls";
 import {
   calls,
   contextGraphs,
   dataSources,
+  gapRequirements,
   knowledgeEntries,
   services,
   syncEvents,
 } from "../../workers/db/schema";
 import { sealSecrets } from "../../workers/ehr/sources";
+import { create as createSurface } from "../../workers/surfaces/service";
+import { queueMessage } from "../../workers/telephony/messaging";
 import { insertDataSource } from "./data-sources";
 import { db } from "./db";
 import { api } from "./http";
@@ -119,6 +123,24 @@ export async function insertCall(
       answeredAt: startedAt,
       ...row,
       startedAt,
+    });
+  return id;
+}
+
+/** A gap requirement (upcoming appointments, coverage, by SMS), written straight to D1. */
+export async function insertGapRequirement(ws: { id: string }): Promise<string> {
+  const id = `gap_${unique()}${unique()}`;
+  await db()
+    .insert(gapRequirements)
+    .values({
+      id,
+      workspaceId: ws.id,
+      name: `Coverage ${unique()}`,
+      trigger: "upcoming_appointment",
+      lookaheadHours: 72,
+      requiredPaths: ["coverage"],
+      channel: "sms",
+      priority: "medium",
     });
   return id;
 }
@@ -277,6 +299,31 @@ async function insertSyncEvent(ws: TestWorkspace, status: "synced" | "failed"): 
       idempotencyKey: `fixture:${id}`,
     });
   return id;
+}
+
+/** A surface form: an email (prefilled from the record) and a free-text note. */
+const SURFACE_SPEC = {
+  title: "Contact update",
+  fields: [
+    {
+      key: "email",
+      label: "Email address",
+      field_type: "email",
+      target: { event_type: "contact.recorded", data_key: "email" },
+    },
+    { key: "notes", label: "Anything else?", field_type: "textarea", required: false },
+  ],
+};
+
+/** A created surface for a new patient, made through the surface service; returns its id. */
+export async function fixtureSurface(ws: TestWorkspace): Promise<string> {
+  const surface = await createSurface(env, ws.id, {
+    entityId: await ingestPatient(ws),
+    spec: SurfaceSpec.parse(SURFACE_SPEC),
+    channel: "sms",
+    createdBy: { type: "api", id: "fixture" },
+  });
+  return surface.id;
 }
 
 export const SUCCESSFUL_REQUESTS: Record<string, Prepare> = {
@@ -734,6 +781,18 @@ export const SUCCESSFUL_REQUESTS: Record<string, Prepare> = {
     return { path: `${base(ws)}/calls`, status: 200 };
   },
   "GET /v1/{workspace_id}/calls/volume": async (ws) => ({ path: `${base(ws)}/calls/volume`, status: 200 }),
+  "GET /v1/{workspace_id}/deliveries": async (ws) => {
+    await queueMessage(env, {
+      workspaceId: ws.id,
+      channel: "email",
+      purpose: "surface_link",
+      key: `fixture-${unique()}`,
+      to: "patient@example.com",
+      subject: "Intake",
+      body: "Please complete your intake form",
+    });
+    return { path: `${base(ws)}/deliveries?channel=email`, status: 200 };
+  },
   "GET /v1/{workspace_id}/calls/{id}": async (ws) => ({
     path: `${base(ws)}/calls/${await insertCall(ws)}`,
     status: 200,
@@ -768,6 +827,183 @@ export const SUCCESSFUL_REQUESTS: Record<string, Prepare> = {
   },
   "GET /v1/{workspace_id}/audit": async (ws) => ({ path: `${base(ws)}/audit`, status: 200 }),
   "GET /v1/{workspace_id}/audit/verify": async (ws) => ({ path: `${base(ws)}/audit/verify`, status: 200 }),
+  "GET /v1/{workspace_id}/surfaces/settings": async (ws) => ({
+    path: `${base(ws)}/surfaces/settings`,
+    status: 200,
+  }),
+  "PUT /v1/{workspace_id}/surfaces/settings": async (ws) => ({
+    path: `${base(ws)}/surfaces/settings`,
+    body: { gates: { cooldown_hours: 24, max_pending_per_patient: 2 } },
+    status: 200,
+    audit: [{ action: "surfaces.settings_updated", targetType: "workspace", targetId: ws.id }],
+  }),
+  "GET /v1/{workspace_id}/gap-requirements": async (ws) => {
+    await insertGapRequirement(ws);
+    return { path: `${base(ws)}/gap-requirements`, status: 200 };
+  },
+  "POST /v1/{workspace_id}/gap-requirements": async (ws) => ({
+    path: `${base(ws)}/gap-requirements`,
+    body: {
+      name: "Insurance before the visit",
+      trigger: "upcoming_appointment",
+      lookahead_hours: 72,
+      required_paths: ["coverage"],
+      channel: "sms",
+    },
+    status: 201,
+    audit: [{ action: "gap_requirement.created", targetType: "gap_requirement" }],
+  }),
+  "PATCH /v1/{workspace_id}/gap-requirements/{id}": async (ws) => {
+    const id = await insertGapRequirement(ws);
+    return {
+      path: `${base(ws)}/gap-requirements/${id}`,
+      body: { lookahead_hours: 24 },
+      status: 200,
+      audit: [{ action: "gap_requirement.updated", targetType: "gap_requirement", targetId: id }],
+    };
+  },
+  "DELETE /v1/{workspace_id}/gap-requirements/{id}": async (ws) => {
+    const id = await insertGapRequirement(ws);
+    return {
+      path: `${base(ws)}/gap-requirements/${id}`,
+      status: 204,
+      audit: [{ action: "gap_requirement.deleted", targetType: "gap_requirement", targetId: id }],
+    };
+  },
+  "POST /v1/{workspace_id}/surfaces/scanner/preview": async (ws) => {
+    await insertGapRequirement(ws);
+    return { path: `${base(ws)}/surfaces/scanner/preview`, status: 200 };
+  },
+  "POST /v1/{workspace_id}/surfaces/scanner/run": async (ws) => {
+    await insertGapRequirement(ws);
+    return {
+      path: `${base(ws)}/surfaces/scanner/run`,
+      status: 200,
+      audit: [{ action: "surfaces.scanner_run", targetType: "scanner_run", targetId: (body) => body.run_id }],
+    };
+  },
+  "GET /v1/{workspace_id}/surfaces/gate-decisions": async (ws) => ({
+    path: `${base(ws)}/surfaces/gate-decisions`,
+    status: 200,
+  }),
+  "GET /v1/{workspace_id}/surfaces/analytics": async (ws) => ({
+    path: `${base(ws)}/surfaces/analytics`,
+    status: 200,
+  }),
+  "GET /v1/{workspace_id}/surfaces/analytics/patients/{entity_id}": async (ws) => ({
+    path: `${base(ws)}/surfaces/analytics/patients/${await ingestPatient(ws)}`,
+    status: 200,
+  }),
+  "GET /v1/{workspace_id}/surfaces": async (ws) => {
+    await fixtureSurface(ws);
+    return { path: `${base(ws)}/surfaces?status=created`, status: 200 };
+  },
+  "POST /v1/{workspace_id}/surfaces": async (ws) => ({
+    path: `${base(ws)}/surfaces`,
+    body: { entity_id: await ingestPatient(ws), spec: SURFACE_SPEC, channel: "sms", ttl_seconds: 86_400 },
+    status: 201,
+    audit: [
+      { action: "surface.created", targetType: "surface" },
+      { action: "world.events_ingested", targetType: "world", targetId: ws.id },
+    ],
+  }),
+  "GET /v1/{workspace_id}/surfaces/{id}": async (ws) => ({
+    path: `${base(ws)}/surfaces/${await fixtureSurface(ws)}`,
+    status: 200,
+  }),
+  "PATCH /v1/{workspace_id}/surfaces/{id}": async (ws) => {
+    const id = await fixtureSurface(ws);
+    return {
+      path: `${base(ws)}/surfaces/${id}`,
+      body: { channel: "email", ttl_seconds: 7200 },
+      status: 200,
+      audit: [{ action: "surface.updated", targetType: "surface", targetId: id }],
+    };
+  },
+  "POST /v1/{workspace_id}/surfaces/{id}/deliver": async (ws) => {
+    const id = await fixtureSurface(ws);
+    return {
+      path: `${base(ws)}/surfaces/${id}/deliver`,
+      body: { channel: "web" },
+      status: 200,
+      audit: [
+        { action: "surface.delivered", targetType: "surface", targetId: id },
+        { action: "world.events_ingested", targetType: "world", targetId: ws.id },
+      ],
+    };
+  },
+  "POST /v1/{workspace_id}/surfaces/{id}/archive": async (ws) => {
+    const id = await fixtureSurface(ws);
+    return {
+      path: `${base(ws)}/surfaces/${id}/archive`,
+      status: 200,
+      audit: [
+        { action: "surface.archived", targetType: "surface", targetId: id },
+        { action: "world.events_ingested", targetType: "world", targetId: ws.id },
+      ],
+    };
+  },
+  "POST /v1/{workspace_id}/surfaces/{id}/reshape": async (ws) => ({
+    path: `${base(ws)}/surfaces/${await fixtureSurface(ws)}/reshape`,
+    body: { channel: "email" },
+    status: 201,
+    audit: [
+      { action: "surface.created", targetType: "surface" },
+      { action: "world.events_ingested", targetType: "world", targetId: ws.id },
+    ],
+  }),
+  "POST /v1/{workspace_id}/surfaces/{id}/revoke": async (ws) => {
+    const id = await fixtureSurface(ws);
+    return {
+      path: `${base(ws)}/surfaces/${id}/revoke`,
+      status: 200,
+      audit: [{ action: "surface.links_revoked", targetType: "surface", targetId: id }],
+    };
+  },
+  "GET /v1/{workspace_id}/surfaces/{id}/questionnaire": async (ws) => ({
+    path: `${base(ws)}/surfaces/${await fixtureSurface(ws)}/questionnaire`,
+    status: 200,
+  }),
+  "GET /v1/{workspace_id}/surfaces/{id}/questionnaire-response": async (ws) => ({
+    path: `${base(ws)}/surfaces/${await fixtureSurface(ws)}/questionnaire-response`,
+    status: 200,
+  }),
+  "GET /v1/{workspace_id}/surface-templates": async (ws) => ({
+    path: `${base(ws)}/surface-templates`,
+    status: 200,
+  }),
+  "POST /v1/{workspace_id}/surface-templates": async (ws) => ({
+    path: `${base(ws)}/surface-templates`,
+    body: {
+      name: `Intake ${unique()}`,
+      kind: "intake",
+      spec: SURFACE_SPEC,
+      prefill_paths: { email: "contact.email" },
+    },
+    status: 201,
+    audit: [{ action: "surface_template.created", targetType: "surface_template" }],
+  }),
+  "POST /v1/{workspace_id}/surface-templates/import": async (ws) => ({
+    path: `${base(ws)}/surface-templates/import`,
+    body: {
+      name: `Imported ${unique()}`,
+      kind: "screening",
+      questionnaire: {
+        resourceType: "Questionnaire",
+        status: "active",
+        title: "Screening",
+        item: [{ linkId: "smoker", text: "Do you smoke?", type: "boolean", required: true }],
+      },
+    },
+    status: 201,
+    audit: [
+      {
+        action: "surface_template.imported",
+        targetType: "surface_template",
+        targetId: (body) => body.template.id,
+      },
+    ],
+  }),
 };
 
 /**

@@ -1,18 +1,22 @@
 /**
  * Outbound SMS: the Twilio REST requests (`sendMessage`, `redirectCall`) as Twilio's API expects them,
- * its error answers read into `TwilioApiError`, and the `sms.send` job end to end: queued with nothing
- * readable in the queue message, delivered through the Worker's queue handler against a real text
- * session, recorded once however often it is delivered, retried or failed as Twilio's answer says.
+ * its error answers read into `TwilioApiError`, and a call's texts through the outbox end to end: recorded
+ * as a `deliveries` row and queued as a `message.send` job with nothing readable in the queue message,
+ * delivered through the Worker's queue handler against a real text session, sent once however often it is
+ * delivered, retried or failed as Twilio's answer says.
  */
 import { env } from "cloudflare:workers";
+import { and, eq } from "drizzle-orm";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { findCallByProviderSid, listCallEvents, openMessageBody } from "../../workers/db/calls";
+import { findCallByProviderSid } from "../../workers/db/calls";
+import { deliveries } from "../../workers/db/schema";
 import { handleQueue, type JobEnvelope } from "../../workers/queue";
 import {
   DELIVERY_MAX_RETRIES,
+  MESSAGE_SEND_JOB,
   messagingAdapter,
+  openDelivery,
   queueSms,
-  SMS_SEND_JOB,
   setMessagingFetch,
 } from "../../workers/telephony/messaging";
 import {
@@ -207,7 +211,7 @@ describe("adapter choice", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------
-// The sms.send job
+// A call's texts through the outbox (the message.send job)
 
 const PATIENT = "+14155550178";
 const REPLY = "Your appointment moved to Friday 3pm";
@@ -280,12 +284,15 @@ async function deliver(job: JobEnvelope, workerEnv: Env = withoutTwilio, attempt
   return outcomes[0]!;
 }
 
-async function outboundEvents(session: { workspaceId: string; callId: string }) {
-  const events = await listCallEvents(db(), session.workspaceId, session.callId);
-  return events.filter((e) => e.kind === "sms.outbound");
+/** The session's outbox rows (each message once, whatever its dedupe key). */
+async function outbound(session: { workspaceId: string; callId: string }) {
+  return db()
+    .select()
+    .from(deliveries)
+    .where(and(eq(deliveries.workspaceId, session.workspaceId), eq(deliveries.callId, session.callId)));
 }
 
-describe("sms.send", () => {
+describe("queueSms and message.send", () => {
   let logged: string[] = [];
   const captureLogs = () => {
     logged = [];
@@ -295,19 +302,34 @@ describe("sms.send", () => {
       });
   };
 
-  it("queues ids and sealed values only: no body and no number in the queue message", async () => {
+  it("records the message in the outbox and queues ids only: no body and no number in the queue message", async () => {
     const session = await textSession();
     const job = await queued(session, "turn-1");
-    expect(job).toMatchObject({
-      type: SMS_SEND_JOB,
+    const [row] = await outbound(session);
+    expect(row).toMatchObject({
+      channel: "sms",
+      purpose: "call_reply",
+      status: "pending",
+      dedupeKey: "sms-out:turn-1",
+      attempts: 0,
+    });
+    expect(job).toEqual({
+      type: MESSAGE_SEND_JOB,
       workspace_id: session.workspaceId,
       idempotency_key: "sms-out:turn-1",
-      payload: { call_id: session.callId, key: "turn-1" },
+      payload: { delivery_id: row!.id },
     });
-    const text = JSON.stringify(job);
-    expect(text).not.toContain("Friday");
-    expect(text).not.toContain(PATIENT.slice(2));
-    expect(text).not.toContain(session.clinicNumber.slice(2));
+    for (const text of [JSON.stringify(job), JSON.stringify(row)]) {
+      expect(text).not.toContain("Friday");
+      expect(text).not.toContain(PATIENT.slice(2));
+      expect(text).not.toContain(session.clinicNumber.slice(2));
+    }
+  });
+
+  it("a key the send_sms tool made is a tool_sms", async () => {
+    const session = await textSession();
+    await queued(session, `${session.callId}:tool:3:directions`);
+    expect((await outbound(session))[0]).toMatchObject({ purpose: "tool_sms" });
   });
 
   it("refuses a message that is not one, without repeating it", async () => {
@@ -325,6 +347,7 @@ describe("sms.send", () => {
     expect((err as Error).message).toContain("to");
     expect((err as Error).message).not.toContain("4155550178");
     expect(sent).toHaveLength(0);
+    expect(await outbound(session)).toHaveLength(0);
   });
 
   it("local adapter: records the message once, sent, however often the job is delivered", async () => {
@@ -333,20 +356,26 @@ describe("sms.send", () => {
     const job = await queued(session, "turn-1");
     expect(await deliver(job)).toEqual({ ack: true });
     expect(await deliver(job)).toEqual({ ack: true });
-    // The same message queued again under its key (a retried turn): still one.
-    expect(await deliver(await queued(session, "turn-1"))).toEqual({ ack: true });
+    // The same message queued again under its key (a retried turn): still one, and nothing more to send.
+    const again = captureDeliveryQueue();
+    await queueSms(env, {
+      workspaceId: session.workspaceId,
+      callId: session.callId,
+      key: "turn-1",
+      from: session.clinicNumber,
+      to: PATIENT,
+      body: REPLY,
+    });
+    expect(again).toHaveLength(0);
 
-    const events = await outboundEvents(session);
-    expect(events).toHaveLength(1);
-    const [event] = events;
-    expect(event!.dedupeKey).toBe("sms-out:turn-1");
-    const data = event!.data as Record<string, string>;
-    expect(data).toMatchObject({ status: "sent", provider: "local" });
-    expect(data.message_sid).toMatch(/^SMlocal[0-9a-f]{27}$/);
-    expect(JSON.stringify(event)).not.toContain("Friday");
-    expect(await openMessageBody(env.ENCRYPTION_KEY, session.workspaceId, event!.id, data.body_enc!)).toBe(
-      REPLY,
-    );
+    const rows = await outbound(session);
+    expect(rows).toHaveLength(1);
+    const [row] = rows;
+    expect(row).toMatchObject({ status: "sent", provider: "local", attempts: 1, errorCode: null });
+    expect(row!.providerId).toMatch(/^SMlocal[0-9a-f]{27}$/);
+    expect(row!.sentAt).not.toBeNull();
+    expect(JSON.stringify(row)).not.toContain("Friday");
+    expect(await openDelivery(env, row!)).toEqual({ to: PATIENT, body: REPLY });
     expect(logged.join("\n")).not.toMatch(/Friday|4155550178/);
   });
 
@@ -354,17 +383,8 @@ describe("sms.send", () => {
     const session = await textSession();
     await deliver(await queued(session, "turn-1"));
     await deliver(await queued(session, "turn-2", "And bring your insurance card"));
-    const events = await outboundEvents(session);
-    const bodies = await Promise.all(
-      events.map((e) =>
-        openMessageBody(
-          env.ENCRYPTION_KEY,
-          session.workspaceId,
-          e.id,
-          (e.data as { body_enc: string }).body_enc,
-        ),
-      ),
-    );
+    const rows = await outbound(session);
+    const bodies = await Promise.all(rows.map(async (row) => (await openDelivery(env, row)).body));
     expect(bodies.sort()).toEqual(["And bring your insurance card", REPLY]);
   });
 
@@ -378,12 +398,12 @@ describe("sms.send", () => {
 
     const first = await deliver(job, withTwilio, 1);
     expect(first).toMatchObject({ retry: true });
-    const [pending] = await outboundEvents(session);
-    expect(pending!.data).toMatchObject({
+    const [pending] = await outbound(session);
+    expect(pending).toMatchObject({
       status: "pending",
       provider: "twilio",
-      http_status: 500,
-      error_code: 20500,
+      errorCode: "20500",
+      attempts: 1,
     });
 
     expect(await deliver(job, withTwilio, 2)).toEqual({ ack: true });
@@ -397,9 +417,15 @@ describe("sms.send", () => {
     expect(twilio.requests[1]!.headers.get("Authorization")).toBe(
       basic(CREDS.accountSid, env.TWILIO_AUTH_TOKEN),
     );
-    const events = await outboundEvents(session);
-    expect(events).toHaveLength(1);
-    expect(events[0]!.data).toMatchObject({ status: "sent", provider: "twilio", message_sid: sid });
+    const rows = await outbound(session);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      status: "sent",
+      provider: "twilio",
+      providerId: sid,
+      errorCode: null,
+      attempts: 2,
+    });
     expect(logged.join("\n")).not.toMatch(/Friday|4155550178/);
   });
 
@@ -415,16 +441,15 @@ describe("sms.send", () => {
     expect(await deliver(job, withTwilio)).toEqual({ ack: true });
     expect(await deliver(job, withTwilio)).toEqual({ ack: true });
     expect(twilio.requests).toHaveLength(1);
-    const events = await outboundEvents(session);
-    expect(events).toHaveLength(1);
-    expect(events[0]!.data).toMatchObject({
+    const rows = await outbound(session);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
       status: "failed",
       provider: "twilio",
-      message_sid: null,
-      error_code: 21610,
-      http_status: 400,
+      providerId: null,
+      errorCode: "21610",
     });
-    expect(logged.join("\n")).toContain("permanent failure in sms.send");
+    expect(logged.join("\n")).toContain("permanent failure in message.send");
     expect(logged.join("\n")).not.toMatch(/Friday|4155550178/);
   });
 
@@ -434,18 +459,27 @@ describe("sms.send", () => {
     setMessagingFetch(twilio.fetcher);
     const job = await queued(session, "turn-1");
     expect(await deliver(job, withTwilio, DELIVERY_MAX_RETRIES)).toMatchObject({ retry: true });
-    expect((await outboundEvents(session))[0]!.data).toMatchObject({ status: "pending" });
+    expect((await outbound(session))[0]).toMatchObject({ status: "pending" });
     expect(await deliver(job, withTwilio, DELIVERY_MAX_RETRIES + 1)).toMatchObject({ retry: true });
-    expect((await outboundEvents(session))[0]!.data).toMatchObject({ status: "failed", http_status: 503 });
+    expect((await outbound(session))[0]).toMatchObject({ status: "failed", errorCode: "20503" });
   });
 
-  it("a job for a call that does not exist is dropped without a send", async () => {
+  it("a message for a call that does not exist is failed without a send", async () => {
     const session = await textSession();
     const twilio = fakeTwilio(messageCreated());
     setMessagingFetch(twilio.fetcher);
-    const job = await queued(session, "turn-1");
-    const orphan = { ...job, payload: { ...(job.payload as object), call_id: "call_doesNotExist0000" } };
-    expect(await deliver(orphan, withTwilio)).toEqual({ ack: true });
+    const orphan = { ...session, callId: "call_doesNotExist0000" };
+    const job = await queued(orphan, "turn-1");
+    expect(await deliver(job, withTwilio)).toEqual({ ack: true });
     expect(twilio.requests).toHaveLength(0);
+    expect((await outbound(orphan))[0]).toMatchObject({ status: "failed", errorCode: "no_call" });
+  });
+
+  it("a job whose message is not in the outbox is dropped", async () => {
+    const session = await textSession();
+    const job = await queued(session, "turn-1");
+    const unknown = { ...job, payload: { delivery_id: "dlv_doesNotExist000000" } };
+    expect(await deliver(unknown)).toEqual({ ack: true });
+    expect((await outbound(session))[0]).toMatchObject({ status: "pending" });
   });
 });

@@ -14,6 +14,7 @@ import {
 import { AnalyticsPage } from "./pages/analytics";
 import { CallsPage } from "./pages/calls";
 import { OperatorsPage } from "./pages/operators";
+import { OutboxPage } from "./pages/outbox";
 import { PipelinePage } from "./pages/pipeline";
 import { ReviewPage } from "./pages/review";
 import { ReviewNavCount } from "./pages/review/nav-count";
@@ -38,6 +39,7 @@ export const ROUTES: Route[] = [
   { path: "/simulator", label: "Simulator", icon: SimulatorIcon, page: SimulatorPage },
   { path: "/operators", label: "Operators", icon: OperatorsIcon, page: OperatorsPage },
   { path: "/surfaces", label: "Surfaces", icon: SurfacesIcon, page: SurfacesPage },
+  { path: "/outbox", label: "Outbox", icon: SurfacesIcon, page: OutboxPage },
   { path: "/world", label: "World", icon: WorldIcon, page: WorldPage, nested: true },
   { path: "/review", label: "Review", icon: ReviewIcon, page: ReviewPage, badge: ReviewNavCount },
   { path: "/pipeline", label: "Pipeline", icon: PipelineIcon, page: PipelinePage },

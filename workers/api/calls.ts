@@ -35,6 +35,7 @@ import {
   workspaceNumbers,
 } from "../db/calls";
 import { database } from "../db/client";
+import { type DeliveryRow, listCallDeliveries } from "../db/deliveries";
 import type { AppEnv } from "../env";
 import { ApiError, notFound } from "../errors";
 import { openDisplayName } from "../world/codec";
@@ -93,6 +94,23 @@ async function callView(env: Env, row: CallListRow): Promise<CallSummary> {
 function eventView(row: CallEventRow) {
   const data = Object.fromEntries(Object.entries(row.data ?? {}).filter(([key]) => !key.endsWith("_enc")));
   return { id: row.id, kind: row.kind, at: row.at, data };
+}
+
+/** A message the call sent, from the outbox, as a timeline event (`sms.outbound`): status and ids only. */
+function deliveryEventView(row: DeliveryRow) {
+  return {
+    id: row.id,
+    kind: `${row.channel}.outbound`,
+    at: row.createdAt,
+    data: {
+      status: row.status,
+      provider: row.provider,
+      message_sid: row.providerId,
+      purpose: row.purpose,
+      ...(row.errorCode ? { error_code: row.errorCode } : {}),
+      ...(row.sentAt ? { sent_at: row.sentAt } : {}),
+    },
+  };
 }
 
 const DAY_MS = 24 * 3600_000;
@@ -305,11 +323,14 @@ export const callsApi = router()
       const db = database(c.env.DB);
       const row = await findCallWithContext(db, workspace_id, id);
       if (!row) throw notFound("Call");
-      const [events, object] = await Promise.all([
+      const [events, sent, object] = await Promise.all([
         listCallEvents(db, workspace_id, id),
+        listCallDeliveries(db, workspace_id, id),
         c.env.FILES.head(callRecordingKey(row)),
       ]);
-      const timeline = events.map(eventView);
+      const timeline = [...events.map(eventView), ...sent.map(deliveryEventView)].sort((a, b) =>
+        a.at.localeCompare(b.at),
+      );
       const ofKind = (kind: string) => timeline.filter((e) => e.kind === kind);
       const meta = row.recording;
       const num = (v: unknown) => (typeof v === "number" ? v : null);

@@ -16,6 +16,7 @@
  * | `record_promise` | a `task.recorded` callback on the patient | tools-patient.ts |
  * | `escalate` / `transfer` / `end_call` | tell the session what to do | here |
  * | `send_sms` | a text to the caller from the clinic number, through the Messaging adapter's queue | here |
+ * | `create_surface` / `deliver_surface` / `check_surface_status` / `list_surfaces` | forms for what the record lacks | tools-surfaces.ts |
  */
 import type { ToolName } from "../../shared/calls/context-graph";
 import type { EnginePatient, HistoryTurn, ToolCall, ToolResult } from "../../shared/engine/engine";
@@ -24,6 +25,12 @@ import { ApiError } from "../errors";
 import { queueSms } from "../telephony/messaging";
 import { patientContext, recordFact, recordPromise, verifyIdentity } from "./tools-patient";
 import { bookTool, cancelTool, findSlotsTool, rescheduleTool } from "./tools-scheduling";
+import {
+  checkSurfaceStatusTool,
+  createSurfaceTool,
+  deliverSurfaceTool,
+  listSurfacesTool,
+} from "./tools-surfaces";
 
 export interface ToolContext {
   workspaceId: string;
@@ -76,6 +83,10 @@ const HANDLERS: Record<ToolName, (env: Env, context: ToolContext, args: Args) =>
   record_fact: recordFact,
   record_promise: recordPromise,
   send_sms: sendSms,
+  create_surface: createSurfaceTool,
+  deliver_surface: deliverSurfaceTool,
+  check_surface_status: checkSurfaceStatusTool,
+  list_surfaces: (env, context) => listSurfacesTool(env, context),
   escalate: async (_env, _context, args) => {
     const reason = typeof args.reason === "string" && args.reason ? args.reason.slice(0, 200) : "requested";
     return { outcome: "ok", data: { reason }, escalation: { reason } };

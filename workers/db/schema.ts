@@ -609,3 +609,190 @@ export const callEvents = sqliteTable(
     index("call_events_call_idx").on(t.workspaceId, t.callId, t.at),
   ],
 );
+
+// ---------------------------------------------------------------------------------------------------------
+// Surfaces: agent-generated forms on signed links (issue 6)
+
+/**
+ * A surface: a form for one patient, on a signed link. The spec (with prefilled values: PHI) is sealed
+ * with the workspace key; the title is the operator-facing name ("Insurance update") and holds no PHI.
+ * `token_jti` is the id of the one link that currently works (a new link revokes the old one);
+ * `revoked_at` stops every link. Counts are kept here so lists and analytics never open the spec.
+ */
+export const surfaces = sqliteTable(
+  "surfaces",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    entityId: text("entity_id").notNull(),
+    /** The surface this one was reshaped from (its unfilled fields), if any. */
+    parentId: text("parent_id"),
+    templateId: text("template_id"),
+    title: text("title").notNull(),
+    specEnc: text("spec_enc").notNull(),
+    status: text("status")
+      .$type<"created" | "delivered" | "opened" | "partial" | "completed" | "expired" | "archived">()
+      .notNull(),
+    channel: text("channel").$type<"sms" | "whatsapp" | "email" | "voice" | "web">().notNull(),
+    /** Who made it: `agent` (on a call), `operator`, `scanner`, `api`. */
+    createdByType: text("created_by_type").notNull(),
+    createdById: text("created_by_id"),
+    callId: text("call_id"),
+    /** The gap requirement that asked for it (scanner), if any. */
+    requirementId: text("requirement_id"),
+    fieldCount: integer("field_count").notNull(),
+    requiredCount: integer("required_count").notNull(),
+    answeredCount: integer("answered_count").notNull().default(0),
+    /** The key of the last field saved: where an unfinished surface was left (field-level abandonment). */
+    lastFieldKey: text("last_field_key"),
+    tokenJti: text("token_jti"),
+    revokedAt: text("revoked_at"),
+    expiresAt: text("expires_at").notNull(),
+    deliveredAt: text("delivered_at"),
+    openedAt: text("opened_at"),
+    completedAt: text("completed_at"),
+    archivedAt: text("archived_at"),
+    createdAt: text("created_at").notNull().default(now),
+    updatedAt: text("updated_at").notNull().default(now),
+  },
+  (t) => [
+    index("surfaces_workspace_created_idx").on(t.workspaceId, t.createdAt, t.id),
+    index("surfaces_workspace_status_idx").on(t.workspaceId, t.status, t.createdAt),
+    index("surfaces_entity_idx").on(t.workspaceId, t.entityId, t.status),
+    index("surfaces_expiry_idx").on(t.status, t.expiresAt),
+  ],
+);
+
+/** One answer per surface and field (sealed); an upload's answer names its R2 object. Saved as typed. */
+export const surfaceAnswers = sqliteTable(
+  "surface_answers",
+  {
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    surfaceId: text("surface_id")
+      .notNull()
+      .references(() => surfaces.id),
+    fieldKey: text("field_key").notNull(),
+    valueEnc: text("value_enc").notNull(),
+    savedAt: text("saved_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.surfaceId, t.fieldKey] })],
+);
+
+/**
+ * The outbox: every message sent to a patient (a call's SMS reply, a surface link), one row per
+ * `dedupe_key`, with its channel, provider, status and attempts. Addresses and bodies are sealed.
+ */
+export const deliveries = sqliteTable(
+  "deliveries",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    dedupeKey: text("dedupe_key").notNull(),
+    channel: text("channel").$type<"sms" | "whatsapp" | "email">().notNull(),
+    /** What it is for: `call_reply`, `surface_link`, `tool_sms`… */
+    purpose: text("purpose").notNull(),
+    callId: text("call_id"),
+    surfaceId: text("surface_id"),
+    provider: text("provider").notNull(),
+    status: text("status").$type<"pending" | "sent" | "failed">().notNull(),
+    providerId: text("provider_id"),
+    toEnc: text("to_enc").notNull(),
+    fromEnc: text("from_enc"),
+    bodyEnc: text("body_enc").notNull(),
+    errorCode: text("error_code"),
+    attempts: integer("attempts").notNull().default(0),
+    createdAt: text("created_at").notNull().default(now),
+    sentAt: text("sent_at"),
+    updatedAt: text("updated_at").notNull().default(now),
+  },
+  (t) => [
+    uniqueIndex("deliveries_dedupe_unique").on(t.workspaceId, t.dedupeKey),
+    index("deliveries_workspace_created_idx").on(t.workspaceId, t.createdAt, t.id),
+    index("deliveries_surface_idx").on(t.workspaceId, t.surfaceId),
+    index("deliveries_call_idx").on(t.workspaceId, t.callId),
+  ],
+);
+
+/** Workspace form templates (intake, consent, screening, update) with where their prefills come from. */
+export const surfaceTemplates = sqliteTable(
+  "surface_templates",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    name: text("name").notNull(),
+    kind: text("kind").$type<"intake" | "consent" | "screening" | "update">().notNull(),
+    /** The spec without patient values (no PHI), plus `prefill_paths`: field key → world-model path. */
+    spec: text("spec", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    prefillPaths: text("prefill_paths", { mode: "json" }).$type<Record<string, string>>().notNull(),
+    createdAt: text("created_at").notNull().default(now),
+    updatedAt: text("updated_at").notNull().default(now),
+  },
+  (t) => [uniqueIndex("surface_templates_name_unique").on(t.workspaceId, t.name)],
+);
+
+/**
+ * What the gap scanner looks for: patients with an upcoming appointment (or a recent interaction)
+ * within `lookahead_hours` whose world model lacks one of `required_paths` get a surface (from the
+ * template, or built from the missing paths) on `channel`.
+ */
+export const gapRequirements = sqliteTable(
+  "gap_requirements",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    name: text("name").notNull(),
+    trigger: text("trigger").$type<"upcoming_appointment" | "recent_interaction">().notNull(),
+    lookaheadHours: integer("lookahead_hours").notNull(),
+    requiredPaths: text("required_paths", { mode: "json" }).$type<string[]>().notNull(),
+    channel: text("channel").$type<"sms" | "whatsapp" | "email" | "voice" | "web">().notNull(),
+    priority: text("priority").$type<"high" | "medium" | "low">().notNull(),
+    templateId: text("template_id"),
+    enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+    createdAt: text("created_at").notNull().default(now),
+    updatedAt: text("updated_at").notNull().default(now),
+  },
+  (t) => [index("gap_requirements_workspace_idx").on(t.workspaceId, t.enabled)],
+);
+
+/** Outreach gates per workspace (cooldown, pending and completion limits, per-run cap). */
+export const surfaceSettings = sqliteTable("surface_settings", {
+  workspaceId: text("workspace_id")
+    .primaryKey()
+    .references(() => workspaces.id),
+  gates: text("gates", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+  updatedAt: text("updated_at").notNull().default(now),
+});
+
+/** Every fatigue-gate decision with its reason: why a patient got a surface, was asked verbally, or not. */
+export const gateDecisions = sqliteTable(
+  "gate_decisions",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    entityId: text("entity_id").notNull(),
+    requirementId: text("requirement_id"),
+    /** A scanner run's id, or the call that asked. */
+    runId: text("run_id"),
+    decision: text("decision").$type<"allow" | "block" | "verbal">().notNull(),
+    reason: text("reason").notNull(),
+    channel: text("channel"),
+    surfaceId: text("surface_id"),
+    at: text("at").notNull(),
+  },
+  (t) => [
+    index("gate_decisions_workspace_idx").on(t.workspaceId, t.at),
+    index("gate_decisions_entity_idx").on(t.workspaceId, t.entityId, t.at),
+  ],
+);
