@@ -167,6 +167,17 @@ export const EVENT_TYPES = {
       member_id: z.string().min(1).max(64),
       group_number: z.string().max(64).optional(),
       status: z.enum(["active", "cancelled", "draft", "entered-in-error"]).default("active"),
+      /** Photos of the insurance card the patient sent (R2 objects), reviewed with the coverage. */
+      attachments: z
+        .array(
+          z.strictObject({
+            upload: z.string().min(1).max(300),
+            content_type: z.string().max(100),
+            bytes: z.number().int().min(0),
+          }),
+        )
+        .max(4)
+        .optional(),
     }),
     (d) => [{ path: `coverage.${factKey(d.payer)}`, value: d as FactValue }],
   ),

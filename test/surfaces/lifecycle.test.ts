@@ -292,9 +292,10 @@ describe("uploads", () => {
     expect(await answers(env, f.ws.id, id)).toEqual({});
   });
 
-  it("stores an insurance card photo in R2 and queues it for review on the coverage", async () => {
+  it("stores an insurance card photo in R2 and sends it with the coverage it documents, for review", async () => {
     const { f, entityId } = await setup();
     const { id } = await createVia(f, entityId);
+    await open(env, f.ws.id, id);
     const result = await saveUpload(env, f.ws.id, id, "insurance_card_front", png(1000));
     expect(result).toMatchObject({ ok: true, status: "partial" });
     const answer = (await answers(env, f.ws.id, id)).insurance_card_front as {
@@ -305,17 +306,30 @@ describe("uploads", () => {
     expect(answer.upload).toMatch(new RegExp(`^surfaces/${f.ws.id}/${id}/insurance_card_front-`));
     const object = await env.FILES.get(answer.upload);
     expect((await object!.arrayBuffer()).byteLength).toBe(1000);
-    const review = await env.DB.prepare(
-      "SELECT subject_id, path, priority, domain FROM review_items WHERE workspace_id = ? AND entity_id = ?",
+    // Nothing reaches review before the patient submits.
+    const before = await env.DB.prepare(
+      "SELECT count(*) AS n FROM review_items WHERE workspace_id = ? AND entity_id = ?",
     )
       .bind(f.ws.id, entityId)
-      .first();
-    expect(review).toEqual({
-      subject_id: answer.upload,
-      path: "coverage.attachments",
-      priority: 2,
-      domain: "coverage",
+      .first<{ n: number }>();
+    expect(before?.n).toBe(0);
+    const done = await submit(env, f.ws.id, id, {
+      email: "card@example.test",
+      has_insurance: "yes",
+      payer: "Aetna",
+      member_id: "XK-1",
     });
+    expect(done.status).toBe("completed");
+    const coverage = await env.DB.prepare(
+      "SELECT path, domain FROM review_items WHERE workspace_id = ? AND entity_id = ? AND domain = 'coverage'",
+    )
+      .bind(f.ws.id, entityId)
+      .all<{ path: string; domain: string }>();
+    expect(coverage.results).toHaveLength(1);
+    // The coverage fact at 0.5 carries the card photo.
+    const state = await f.call("operator", "GET", `/world/entities/${entityId}`);
+    const fact = JSON.stringify(state.body);
+    expect(fact).toContain(answer.upload);
   });
 });
 

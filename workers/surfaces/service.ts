@@ -56,7 +56,6 @@ import { findEntity } from "../db/world";
 import { ApiError, notFound } from "../errors";
 import type { IngestActor } from "../world/ingest";
 import { ingestEvents } from "../world/ingest";
-import { factReviewInsert } from "../world/review-items";
 import { entityState } from "../world/state";
 import { submitExtractions } from "../world/verification";
 import {
@@ -781,52 +780,7 @@ export async function saveUpload(
     customMetadata: { workspace_id: workspaceId, surface_id: surfaceId, field_key: key },
   });
   const saved = await storeAnswers(env, row, spec, [[key, candidate]], actor);
-  if (
-    (INSURANCE_CARD_KEYS as readonly string[]).includes(key) ||
-    field.target?.event_type === "coverage.recorded"
-  ) {
-    await queueCoverageAttachment(env, saved, key, candidate, actor);
-  }
   return resultOf(saved);
-}
-
-/** An insurance card photo as an attachment awaiting review on the patient's coverage (medium priority). */
-async function queueCoverageAttachment(
-  env: Env,
-  row: SurfaceRow,
-  fieldKey: string,
-  upload: { upload: string; content_type: string; bytes: number },
-  actor: SurfaceActor,
-) {
-  const db = database(env.DB);
-  const attachment = { ...upload, surface_id: row.id, field_key: fieldKey };
-  const review = await factReviewInsert(env, db, row.workspaceId, {
-    entityId: row.entityId,
-    eventId: upload.upload,
-    domain: "coverage",
-    payload: {
-      kind: "fact",
-      path: "coverage.attachments",
-      proposed_value: attachment,
-      event_type: "coverage.recorded",
-      event_data: { attachments: [attachment] },
-      verdict: {
-        supported: false,
-        evidence: null,
-        contradicts: null,
-        verified: false,
-        priority: "medium",
-        reasons: ["insurance card photo from the patient, awaiting review"],
-      },
-      interaction_id: row.id,
-      promoted_event_id: null,
-    },
-  });
-  await appendAudit(
-    db,
-    auditOf(row, "surface.attachment_queued", actor, { field_key: fieldKey, review_item_id: review.id }),
-    [review.statement],
-  );
 }
 
 /** Builds the world-model facts the targeted answers fill: one event per event type and `with`. */
@@ -845,6 +799,20 @@ export function targetedFacts(spec: SurfaceSpec, answered: Answers) {
     setPath(group.data, field.target.data_key, value);
     group.keys.push(field.key);
     groups.set(groupKey, group);
+  }
+  // Photos of the insurance card ride on the coverage they document, reviewed with it.
+  const coverage = [...groups.values()].find((g) => g.event_type === "coverage.recorded");
+  const cards = INSURANCE_CARD_KEYS.map((key) => answered[key]).filter(
+    (v): v is { upload: string; content_type: string; bytes: number } =>
+      typeof v === "object" && v !== null && !Array.isArray(v) && "upload" in v,
+  );
+  if (coverage && cards.length > 0) {
+    coverage.data.attachments = cards.map(({ upload, content_type, bytes }) => ({
+      upload,
+      content_type,
+      bytes,
+    }));
+    coverage.keys.push(...INSURANCE_CARD_KEYS.filter((key) => answered[key] !== undefined));
   }
   return [...groups.values()];
 }
