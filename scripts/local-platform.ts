@@ -4,6 +4,7 @@
  * EHR sandbox (`ehr-sandbox/`) on its own port. `persistTo` keeps each user of it apart: `npm start`
  * uses .wrangler/state, tests a temp folder.
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -12,6 +13,7 @@ import { type EhrSandbox, startEhrSandbox } from "../ehr-sandbox/server";
 import { generateApiKey } from "../shared/auth/api-key";
 import { generateMasterKey } from "../shared/crypto/encryption";
 import { randomBytes, toBase64Url } from "../shared/encoding";
+import { specForPaths } from "../shared/surfaces/from-paths";
 import { DEMO_WORKSPACE } from "./demo-data";
 import { demoPatientBatches } from "./demo-patients";
 import { demoSql } from "./seed-sql";
@@ -140,6 +142,63 @@ export async function seedDemoPatients(
   return { patients, stored, duplicates, ms: Math.round(performance.now() - started) };
 }
 
+/** Calls the demo workspace's API (`/v1/demo{route}`) as the demo owner; throws on any non-2xx. */
+export function demoApi(url: string, apiKey: string) {
+  return async (method: string, route: string, body?: unknown) => {
+    const res = await fetch(`${url}/v1/${DEMO_WORKSPACE.id}${route}`, {
+      method,
+      headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${route} failed: ${res.status} ${text.slice(0, 1000)}`);
+    return text ? JSON.parse(text) : null;
+  };
+}
+
+/** The demo workspace's gap requirement: email and insurance on file three days before a visit. */
+export const DEMO_REQUIREMENT_NAME = "Before the visit: email and insurance";
+
+/**
+ * The demo's surfaces, through the API as an operator would: the gap requirement (idempotent by name)
+ * and one pre-visit form for a demo patient, delivered as a web link (nothing is texted locally), so
+ * the page can be opened from the terminal. Reuses the demo form while its link still works.
+ */
+export async function seedDemoSurface(
+  url: string,
+  apiKey: string,
+): Promise<{ link: string; created: boolean }> {
+  const api = demoApi(url, apiKey);
+  const requirements = (await api("GET", "/gap-requirements?limit=100")) as { results: { name: string }[] };
+  if (!requirements.results.some((r) => r.name === DEMO_REQUIREMENT_NAME)) {
+    await api("POST", "/gap-requirements", {
+      name: DEMO_REQUIREMENT_NAME,
+      trigger: "upcoming_appointment",
+      lookahead_hours: 72,
+      required_paths: ["contact.email", "coverage"],
+      channel: "sms",
+      priority: "medium",
+    });
+  }
+  const open = (await api("GET", "/surfaces?status=delivered&channel=web&limit=1")) as {
+    results: { id: string }[];
+  };
+  let id = open.results[0]?.id;
+  const created = !id;
+  if (!id) {
+    const patients = (await api("GET", "/world/entities?entity_type=patient&limit=1")) as {
+      results: { id: string }[];
+    };
+    const patient = patients.results[0];
+    if (!patient) throw new Error("no demo patient to make a form for");
+    const spec = specForPaths(["contact.email", "coverage", "allergies"], { title: "Before your visit" });
+    id = ((await api("POST", "/surfaces", { entity_id: patient.id, channel: "web", spec })) as { id: string })
+      .id;
+  }
+  const sent = (await api("POST", `/surfaces/${id}/deliver`, { channel: "web" })) as { link: string };
+  return { link: sent.link, created };
+}
+
 /** The demo workspace's EHR connection, to the local FHIR sandbox. */
 export const DEMO_DATA_SOURCE_NAME = "Riverside EHR (local sandbox)";
 
@@ -155,16 +214,7 @@ export async function seedDemoDataSource(
   apiKey: string,
   ehr: EhrSandbox,
 ): Promise<{ id: string; created: boolean }> {
-  const api = async (method: string, route: string, body?: unknown) => {
-    const res = await fetch(`${url}/v1/${DEMO_WORKSPACE.id}${route}`, {
-      method,
-      headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${route} failed: ${res.status} ${text.slice(0, 1000)}`);
-    return text ? JSON.parse(text) : null;
-  };
+  const api = demoApi(url, apiKey);
   const webhookSecret = toBase64Url(randomBytes(32));
   const secrets = { bearer_token: ehr.staticToken!, webhook_secret: webhookSecret };
   const list = (await api("GET", "/data-sources?limit=100")) as { results: { id: string; name: string }[] };

@@ -13,6 +13,7 @@ import {
   seedDemo,
   seedDemoDataSource,
   seedDemoPatients,
+  seedDemoSurface,
   startWorker,
 } from "./local-platform";
 
@@ -56,6 +57,12 @@ const source = await seedDemoDataSource(platform.url, vars.DEMO_API_KEY!, ehr).c
   throw err;
 });
 console.log(`  data source ${source.id} (${source.created ? "created" : "updated"}); polling every 5 min`);
+step("A demo patient form (surface) and the gap requirement that asks for it");
+const surface = await seedDemoSurface(platform.url, vars.DEMO_API_KEY!).catch(async (err) => {
+  await platform.stop();
+  await ehr.stop();
+  throw err;
+});
 
 const url = platform.url.replace("127.0.0.1", "localhost");
 console.log(`
@@ -75,6 +82,10 @@ ${DEMO_USERS.map((u) => `    ${u.role.padEnd(9)} ${u.email.padEnd(30)} ${u.passw
     curl -H "Authorization: Bearer ${ehr.staticToken}" "${ehr.fhirBaseUrl}/Patient?_count=2"
     SMART Backend Services: ${ehr.tokenUrl}; see ehr-sandbox/README.md
     Pipeline health: ${url}/pipeline   (data source ${source.id})
+
+  A patient's form (what they get by text; open it on a phone-sized window)
+    ${surface.link.replace("127.0.0.1", "localhost")}
+    Surfaces: ${url}/surfaces   Outbox (what would be sent): ${url}/outbox
 
   Ctrl-C to stop. Data is kept in .wrangler/state.
 `);
