@@ -1,10 +1,7 @@
 import { useId } from "preact/hooks";
 import { workspacePath } from "../api";
-import { EmptyState } from "../components/empty-state";
-import { ErrorNotice } from "../components/error-notice";
-import { Loading } from "../components/loading";
 import { PageHeader } from "../components/page-header";
-import { LoadMore } from "../components/section";
+import { PagedListView } from "../components/paged-list-view";
 import { apiUrl, withQuery } from "../components/url-query";
 import { formatDateTime, formatPhone, formatRelative } from "../format";
 import { useDocumentTitle, usePagedList } from "../hooks";
@@ -75,19 +72,15 @@ export function CallsPage() {
         </div>
       </fieldset>
 
-      {list.error ? (
-        <ErrorNotice error={list.error} title="Could not load calls" onRetry={list.reload} />
-      ) : !list.loaded ? (
-        <Loading label="Loading calls" />
-      ) : list.items.length === 0 ? (
-        filtered ? (
-          <EmptyState title="No calls match these filters">
-            <p>
-              <Link href="/calls">Show every call</Link>
-            </p>
-          </EmptyState>
-        ) : (
-          <EmptyState title="No calls yet">
+      <PagedListView
+        list={list}
+        plural="calls"
+        singular="call"
+        filtered={filtered}
+        resetHref="/calls"
+        emptyTitle="No calls yet"
+        empty={
+          <>
             <p>
               Live calls appear here once telephony is connected. Each call shows its service, caller, status
               and how it ended; open one for its timeline and recording.
@@ -95,10 +88,10 @@ export function CallsPage() {
             <p>
               The numbers that ring through are listed in <Link href="/settings">Settings</Link>.
             </p>
-          </EmptyState>
-        )
-      ) : (
-        <>
+          </>
+        }
+      >
+        {() => (
           <div class="table-scroll">
             <table class="table calls-table" aria-label="Calls" aria-busy={list.loading}>
               <thead>
@@ -154,16 +147,8 @@ export function CallsPage() {
               </tbody>
             </table>
           </div>
-          {list.hasMore && (
-            <LoadMore
-              shown={list.items.length}
-              total={list.total}
-              loading={list.loading}
-              onLoadMore={list.loadMore}
-            />
-          )}
-        </>
-      )}
+        )}
+      </PagedListView>
       {callId && (
         <CallDetailDialog
           callId={callId}

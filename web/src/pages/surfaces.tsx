@@ -1,10 +1,8 @@
 import { useEffect, useId, useState } from "preact/hooks";
 import { workspacePath } from "../api";
-import { EmptyState } from "../components/empty-state";
-import { ErrorNotice } from "../components/error-notice";
-import { Loading } from "../components/loading";
 import { PageHeader } from "../components/page-header";
-import { LoadMore, Section } from "../components/section";
+import { PagedListView } from "../components/paged-list-view";
+import { Section } from "../components/section";
 import { apiUrl, withQuery } from "../components/url-query";
 import { formatDateTime, formatRelative } from "../format";
 import { useDocumentTitle, usePagedList } from "../hooks";
@@ -104,28 +102,22 @@ export function SurfacesPage() {
           </form>
         </fieldset>
 
-        {list.error ? (
-          <ErrorNotice error={list.error} title="Could not load surfaces" onRetry={list.reload} />
-        ) : !list.loaded ? (
-          <Loading label="Loading surfaces" />
-        ) : list.items.length === 0 ? (
-          filtered ? (
-            <EmptyState title="No surfaces match these filters">
-              <p>
-                <Link href="/surfaces">Show every surface</Link>
-              </p>
-            </EmptyState>
-          ) : (
-            <EmptyState title="No surfaces sent yet">
-              <p>
-                Surfaces appear here once an agent or operator sends one during or after a call, or the gap
-                scanner asks a patient for something their record lacks, with their delivery status, whether
-                the patient opened and completed them, and what they submitted.
-              </p>
-            </EmptyState>
-          )
-        ) : (
-          <>
+        <PagedListView
+          list={list}
+          plural="surfaces"
+          singular="surface"
+          filtered={filtered}
+          resetHref="/surfaces"
+          emptyTitle="No surfaces sent yet"
+          empty={
+            <p>
+              Surfaces appear here once an agent or operator sends one during or after a call, or the gap
+              scanner asks a patient for something their record lacks, with their delivery status, whether the
+              patient opened and completed them, and what they submitted.
+            </p>
+          }
+        >
+          {() => (
             <div class="table-scroll">
               <table class="table surfaces-table" aria-label="Surfaces" aria-busy={list.loading}>
                 <thead>
@@ -177,16 +169,8 @@ export function SurfacesPage() {
                 </tbody>
               </table>
             </div>
-            {list.hasMore && (
-              <LoadMore
-                shown={list.items.length}
-                total={list.total}
-                loading={list.loading}
-                onLoadMore={list.loadMore}
-              />
-            )}
-          </>
-        )}
+          )}
+        </PagedListView>
       </Section>
       <SurfaceAnalyticsSections />
       {open && (
