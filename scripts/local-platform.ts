@@ -16,6 +16,7 @@ import { randomBytes, toBase64Url } from "../shared/encoding";
 import { specForPaths } from "../shared/surfaces/from-paths";
 import { DEMO_WORKSPACE } from "./demo-data";
 import { demoPatientBatches } from "./demo-patients";
+import { DEMO_TEMPLATES } from "./demo-templates";
 import { demoSql } from "./seed-sql";
 
 export const ROOT = path.resolve(import.meta.dirname, "..");
@@ -160,8 +161,8 @@ export function demoApi(url: string, apiKey: string) {
 export const DEMO_REQUIREMENT_NAME = "Before the visit: email and insurance";
 
 /**
- * The demo's surfaces, through the API as an operator would: the gap requirement (idempotent by name)
- * and one pre-visit form for a demo patient, delivered as a web link (nothing is texted locally), so
+ * The demo's surfaces, through the API as an operator would: the gap requirement and the form templates
+ * (idempotent by name) and one pre-visit form for a demo patient, delivered as a web link (nothing is texted locally), so
  * the page can be opened from the terminal. Reuses the demo form while its link still works.
  */
 export async function seedDemoSurface(
@@ -179,6 +180,11 @@ export async function seedDemoSurface(
       channel: "sms",
       priority: "medium",
     });
+  }
+  const templates = (await api("GET", "/surface-templates?limit=100")) as { results: { name: string }[] };
+  for (const template of DEMO_TEMPLATES) {
+    if (templates.results.some((t) => t.name === template.name)) continue;
+    await api("POST", "/surface-templates", template);
   }
   const open = (await api("GET", "/surfaces?status=delivered&channel=web&limit=1")) as {
     results: { id: string }[];

@@ -258,7 +258,8 @@ function targetProblems(field: Field, at: string, add: (path: string, message: s
     return;
   }
   const keys = dataKeys(EVENT_TYPES[target.event_type].data);
-  if (!keys.has(target.data_key))
+  // A nested key (`address.city`) is checked by its first part; the event's own schema checks the rest on submit.
+  if (!keys.has(target.data_key.split(".")[0]!))
     add(`${at}.target.data_key`, `${target.event_type} has no data key of that name`);
   for (const key of Object.keys(target.with ?? {})) {
     if (!keys.has(key)) add(`${at}.target.with.${key}`, `${target.event_type} has no data key of that name`);
