@@ -33,6 +33,7 @@ const NAV_ITEMS = [
   "Simulator",
   "Operators",
   "Surfaces",
+  "Outbox",
   "World",
   "Review",
   "Pipeline",
