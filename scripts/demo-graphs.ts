@@ -390,10 +390,22 @@ export const SCHEDULING_GRAPH: ContextGraphInput = {
       tools: ["create_surface", "deliver_surface"],
       // The tools named by exits run in this order: make the form, then send it.
       exits: [
-        { on: "tool", tool: "create_surface", outcome: "none", to: "wrap_up" },
+        { on: "tool", tool: "create_surface", outcome: "none", to: "collect_insurance_verbally" },
         { on: "tool", tool: "deliver_surface", outcome: "ok", to: "form_sent" },
         { on: "default", to: "wrap_up" },
       ],
+    },
+    collect_insurance_verbally: {
+      type: "data_collection",
+      title: "Ask for the new insurance on the call",
+      instructions:
+        "The caller has forms open already: ask for the new insurance on the call instead, and record it for the team to check.",
+      collect: [
+        { name: "insurance_payer", kind: "free_text", prompt: "Which insurance company are you with now?" },
+        { name: "insurance_member_id", kind: "free_text", prompt: "And what is the member ID on the card?" },
+      ],
+      tools: ["record_fact"],
+      exits: [{ on: "tool", tool: "record_fact", outcome: "any", to: "wrap_up" }],
     },
     form_sent: {
       type: "decision",

@@ -120,7 +120,7 @@ describe("surfaces mid-call", () => {
     call.ws.close();
   });
 
-  it("asks verbally when the patient already has three unfinished forms", async () => {
+  it("asks on the call when the patient already has three unfinished forms, and records the answers like the form's", async () => {
     const { line, call, patientId } = await verifiedCall();
     // Three forms already out, none finished.
     for (let i = 0; i < 3; i++) {
@@ -136,6 +136,23 @@ describe("surfaces mid-call", () => {
     }
     const reply = await call.say("I have a new insurance card");
     expect(reply.text).toMatch(/go through this together now/);
+    expect(reply.text).toMatch(/Which insurance company/);
+    expect((await call.say("Aetna")).text).toMatch(/member ID/);
+    await call.say("W123456789");
+    // The answers go where the form's would have: one coverage, at the caller-stated confidence, for review.
+    const coverage = await env.DB.prepare(
+      "SELECT data_enc IS NOT NULL AS sealed, confidence FROM world_events WHERE workspace_id = ? AND entity_id = ? AND event_type = 'coverage.recorded'",
+    )
+      .bind(line.ws.id, patientId)
+      .all<{ sealed: number; confidence: number }>();
+    expect(coverage.results.length).toBeGreaterThan(0);
+    expect(Math.max(...coverage.results.map((r) => r.confidence))).toBeLessThanOrEqual(0.85);
+    const review = await env.DB.prepare(
+      "SELECT count(*) AS n FROM review_items WHERE workspace_id = ? AND entity_id = ? AND domain = 'coverage'",
+    )
+      .bind(line.ws.id, patientId)
+      .first<{ n: number }>();
+    expect(review?.n).toBe(1);
     const rows = await db()
       .select()
       .from(surfaces)

@@ -5,11 +5,14 @@
  * queues it for review) and `record_promise` (a callback task on the patient). Data handed back to the
  * engine on failure names a reason, never the patient's details.
  */
+
 import { canonicalJson } from "../../shared/audit/chain";
 import { blindIndex } from "../../shared/crypto/blind-index";
 import { sha256Hex } from "../../shared/encoding";
 import type { EnginePatient } from "../../shared/engine/engine";
 import { TranscriptTurnSchema } from "../../shared/schemas/world";
+import { PATH_FIELDS } from "../../shared/surfaces/from-paths";
+import { SurfaceSpec } from "../../shared/surfaces/spec";
 import { normalizeE164 } from "../../shared/tenancy/phone";
 import { EVENT_TYPE_NAMES, type EventType } from "../../shared/world/events";
 import { identifierKeys, type MatchKind, rankCandidates } from "../../shared/world/resolution";
@@ -17,6 +20,7 @@ import { database } from "../db/client";
 import { findEntities, findIdentifierHits } from "../db/world";
 import { upcomingAppointments } from "../ehr/scheduling";
 import { ApiError } from "../errors";
+import { targetedFacts } from "../surfaces/service";
 import { ingestEvents } from "../world/ingest";
 import { patientMemory } from "../world/memory";
 import { submitExtractions } from "../world/verification";
@@ -162,12 +166,29 @@ function factsOf(args: Args): { event_type: EventType; data: unknown }[] {
       : [];
   });
   if (facts.length > 0) return facts.slice(0, 50);
+  // Answers collected on the call under a form field's key (a form asked verbally) become the same
+  // events the form would have made: one mapping of fields to the world model for both.
+  const spoken = verbalAnswers(args);
+  if (spoken.length > 0) return spoken;
   for (const [field, value] of Object.entries(args)) {
     if (!PHONE_FIELD.test(field) || typeof value !== "string") continue;
     const phone = normalizeE164(value);
     if (phone) return [{ event_type: "contact.recorded", data: { phone } }];
   }
   return [];
+}
+
+/** Collected values whose names are form field keys with a target (`insurance_payer`…), as events. */
+function verbalAnswers(args: Args): { event_type: EventType; data: unknown }[] {
+  const fields = Object.values(PATH_FIELDS)
+    .flat()
+    .filter((f) => f.target && typeof args[f.key] === "string" && (args[f.key] as string).trim());
+  if (fields.length === 0) return [];
+  const spec = SurfaceSpec.parse({ title: "Asked on the call", fields });
+  const answers = Object.fromEntries(
+    fields.map((f) => [f.key, (args[f.key] as string).trim().slice(0, 200)]),
+  );
+  return targetedFacts(spec, answers).map((g) => ({ event_type: g.event_type, data: g.data }));
 }
 
 /**
