@@ -25,6 +25,21 @@ const withId = operations.filter((op) => op.path.includes("{id}"));
 /** Checks that vary a valid body need one: a fixture's, or one of the `/auth` bodies below. */
 const canBuildValidBody = (op: Operation) => hasFixture(op) || op.path.startsWith("/auth/");
 
+/** The words of a form a person writes for the patient (the page escapes them). */
+const SURFACE_PROSE = [
+  "spec.title",
+  "spec.description",
+  "spec.fields[].label",
+  "spec.fields[].description",
+  "spec.fields[].placeholder",
+  "spec.fields[].consent_text",
+  "spec.fields[].options[].label",
+  "spec.sections[].title",
+  "spec.sections[].description",
+  "spec.completion.title",
+  "spec.completion.message",
+];
+
 /**
  * Fields where any text is legitimate input: free text a person writes, phrases a caller may say,
  * passwords, search terms. Hostile text there is stored or matched as data, and must never break anything.
@@ -54,45 +69,9 @@ const FREE_TEXT: Record<string, string[]> = {
   // What an operator tells the agent: prose, quotes and all.
   "POST /v1/{workspace_id}/calls/{id}/guidance": ["text"],
   // A form's words for the patient (the page escapes them; the prefilled values are the patient's own).
-  "POST /v1/{workspace_id}/surfaces": [
-    "spec.title",
-    "spec.description",
-    "spec.fields[].label",
-    "spec.fields[].description",
-    "spec.fields[].placeholder",
-    "spec.fields[].consent_text",
-    "spec.fields[].options[].label",
-    "spec.sections[].title",
-    "spec.sections[].description",
-    "spec.completion.title",
-    "spec.completion.message",
-  ],
-  "PATCH /v1/{workspace_id}/surfaces/{id}": [
-    "spec.title",
-    "spec.description",
-    "spec.fields[].label",
-    "spec.fields[].description",
-    "spec.fields[].placeholder",
-    "spec.fields[].consent_text",
-    "spec.fields[].options[].label",
-    "spec.sections[].title",
-    "spec.sections[].description",
-    "spec.completion.title",
-    "spec.completion.message",
-  ],
-  "POST /v1/{workspace_id}/surface-templates": [
-    "spec.title",
-    "spec.description",
-    "spec.fields[].label",
-    "spec.fields[].description",
-    "spec.fields[].placeholder",
-    "spec.fields[].consent_text",
-    "spec.fields[].options[].label",
-    "spec.sections[].title",
-    "spec.sections[].description",
-    "spec.completion.title",
-    "spec.completion.message",
-  ],
+  "POST /v1/{workspace_id}/surfaces": SURFACE_PROSE,
+  "PATCH /v1/{workspace_id}/surfaces/{id}": SURFACE_PROSE,
+  "POST /v1/{workspace_id}/surface-templates": SURFACE_PROSE,
 };
 
 let ws: TestWorkspace;
