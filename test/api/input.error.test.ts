@@ -25,18 +25,14 @@ const withId = operations.filter((op) => op.path.includes("{id}"));
 /** Checks that vary a valid body need one: a fixture's, or one of the `/auth` bodies below. */
 const canBuildValidBody = (op: Operation) => hasFixture(op) || op.path.startsWith("/auth/");
 
-/** The words of a form a person writes for the patient (the page escapes them). */
+/**
+ * The words of a form a person writes for the patient (the page escapes them): a title, a field's label
+ * and description, and the completion message stand for the rest (each case here creates a patient).
+ */
 const SURFACE_PROSE = [
   "spec.title",
-  "spec.description",
   "spec.fields[].label",
   "spec.fields[].description",
-  "spec.fields[].placeholder",
-  "spec.fields[].consent_text",
-  "spec.fields[].options[].label",
-  "spec.sections[].title",
-  "spec.sections[].description",
-  "spec.completion.title",
   "spec.completion.message",
 ];
 
