@@ -25,14 +25,18 @@ const withId = operations.filter((op) => op.path.includes("{id}"));
 /** Checks that vary a valid body need one: a fixture's, or one of the `/auth` bodies below. */
 const canBuildValidBody = (op: Operation) => hasFixture(op) || op.path.startsWith("/auth/");
 
-/**
- * The words of a form a person writes for the patient (the page escapes them): a title, a field's label
- * and description, and the completion message stand for the rest (each case here creates a patient).
- */
+/** The words of a form a person writes for the patient (the page escapes them). */
 const SURFACE_PROSE = [
   "spec.title",
+  "spec.description",
   "spec.fields[].label",
   "spec.fields[].description",
+  "spec.fields[].placeholder",
+  "spec.fields[].consent_text",
+  "spec.fields[].options[].label",
+  "spec.sections[].title",
+  "spec.sections[].description",
+  "spec.completion.title",
   "spec.completion.message",
 ];
 
@@ -280,7 +284,8 @@ describe.each(withBody)("$id body", (op) => {
           if (echoed !== undefined) expect(echoed, label).toBe(value);
         }
       }
-    });
+      // Each case builds its fixture afresh (a surface's makes a patient): dozens of requests.
+    }, 30_000);
   }
 });
 
