@@ -244,6 +244,9 @@ describe("an ended session", () => {
   test("sends the person back to sign in, then to where they were", async () => {
     const { page, pageErrors } = await openPage(browser);
     await signIn(page, OPERATOR);
+    // The page's own requests finish first: one answered 401 after the logout would send it to sign in
+    // before the click this test makes.
+    await page.waitForLoadState("networkidle");
     // The session ends elsewhere (another tab signs out, an admin revokes it, it expires).
     expect((await page.request.post("/auth/logout")).status()).toBe(204);
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Settings" }).click();
