@@ -176,3 +176,11 @@ export async function endedCall(callId: string) {
     ofKind,
   };
 }
+
+/** The caller has nothing more: the agent's goodbye ends the call as completed, and the call's record is read. */
+export async function hangUpCompleted(call: RelayCall) {
+  const bye = await call.say("no that's all, thanks");
+  expect(bye.end, bye.text).not.toBeNull();
+  expect(JSON.parse(bye.end.handoffData)).toEqual({ reason: "completed" });
+  return endedCall(call.callId);
+}

@@ -30,7 +30,14 @@ import { api } from "../helpers/http";
 import { ensureSchedulingSource } from "../helpers/operations";
 import { unique, uniquePhoneNumber } from "../helpers/workspace";
 import { factAt, ingestPatient, type WorldFixture } from "../world/fixtures";
-import { endedCall, type Frame, RelayCall, relayLine, sessionSnapshot } from "./relay-client";
+import {
+  endedCall,
+  type Frame,
+  hangUpCompleted,
+  RelayCall,
+  relayLine,
+  sessionSnapshot,
+} from "./relay-client";
 
 const ehr = inject("ehrSandbox");
 /** Letters only, so a name survives every normalization unchanged. */
@@ -194,10 +201,7 @@ describe("scripted calls through ConversationRelay with the real tools", () => {
     expect(chosen.text).toContain(option.label.split(" with ")[0]!);
     const moved = await call.say("yes");
     expect(moved.text).toContain("January 27");
-    const bye = await call.say("no that's all, thanks");
-    expect(JSON.parse(bye.end.handoffData)).toEqual({ reason: "completed" });
-
-    const ended = await endedCall(call.callId);
+    const ended = await hangUpCompleted(call);
     expect(ended.row).toMatchObject({ finalState: "end", escalated: false, patientEntityId: p.id });
     expect(ended.tools).toEqual([
       { name: "verify_identity", outcome: "ok" },
@@ -253,10 +257,7 @@ describe("scripted calls through ConversationRelay with the real tools", () => {
     expect((await sessionSnapshot(call.callId)).engineState?.state_id).toBe("confirm_booking");
     const booked = await call.say("yes please");
     expect(booked.end).toBeNull();
-    const bye = await call.say("no that's all, thanks");
-    expect(JSON.parse(bye.end.handoffData)).toEqual({ reason: "completed" });
-
-    const ended = await endedCall(call.callId);
+    const ended = await hangUpCompleted(call);
     expect(ended.row).toMatchObject({ finalState: "end", escalated: false, patientEntityId: p.id });
     expect(ended.tools).toEqual([
       { name: "verify_identity", outcome: "ok" },
@@ -455,10 +456,7 @@ describe("scripted calls through ConversationRelay with the real tools", () => {
     expect(after[0]).toMatchObject({ speaker: "caller", text: "the last one" });
     expect(live.engineState?.collected.selected_option).toMatchObject({ id: option.id });
     await call.say("yes");
-    const bye = await call.say("no that's all, thanks");
-    expect(JSON.parse(bye.end.handoffData)).toEqual({ reason: "completed" });
-
-    const ended = await endedCall(call.callId);
+    const ended = await hangUpCompleted(call);
     expect(ended.row).toMatchObject({ finalState: "end", escalated: false, patientEntityId: p.id });
     expect(ended.tools).toEqual([
       { name: "verify_identity", outcome: "ok" },

@@ -132,6 +132,11 @@ async function requireRow(env: Env, workspaceId: string, surfaceId: string): Pro
   return row;
 }
 
+/** The surface as it is now (after a change), as the service hands it around. */
+async function reload(env: Env, workspaceId: string, surfaceId: string): Promise<Surface> {
+  return toSurface(env, await requireRow(env, workspaceId, surfaceId));
+}
+
 /** Every reason a spec is invalid, as a 422. */
 function assertValidSpec(spec: SurfaceSpec): void {
   const problems = specProblems(spec);
@@ -487,7 +492,7 @@ export async function patch(
     if (!editable.includes(fresh.status)) throw refuse(fresh.status);
     throw err;
   }
-  return toSurface(env, await requireRow(env, workspaceId, surfaceId));
+  return reload(env, workspaceId, surfaceId);
 }
 
 /** Records a delivery: the first moves a created surface to delivered (with its event). */
@@ -514,7 +519,7 @@ export async function markDelivered(
     // A repeated delivery (a reminder) changes no status but is still a message sent on its behalf.
     await appendAudit(database(env.DB), auditOf(row, "surface.redelivered", actor, details));
   }
-  return toSurface(env, await requireRow(env, workspaceId, surfaceId));
+  return reload(env, workspaceId, surfaceId);
 }
 
 export async function archive(
@@ -533,7 +538,7 @@ export async function archive(
   if (!moved && row.status !== "archived") {
     throw new ApiError("conflict", `A ${row.status} surface cannot be archived`, { status: row.status });
   }
-  return toSurface(env, await requireRow(env, workspaceId, surfaceId));
+  return reload(env, workspaceId, surfaceId);
 }
 
 /** Stops every link of the surface (the patient sees a friendly "no longer available" page). */
@@ -547,7 +552,7 @@ export async function revokeLinks(
   await appendAudit(database(env.DB), auditOf(row, "surface.links_revoked", actor), [
     revokeLinksStatement(database(env.DB), workspaceId, surfaceId, nowIso()),
   ]);
-  return toSurface(env, await requireRow(env, workspaceId, surfaceId));
+  return reload(env, workspaceId, surfaceId);
 }
 
 /**

@@ -1,7 +1,7 @@
-import { useId } from "preact/hooks";
 import { workspacePath } from "../api";
 import { PageHeader } from "../components/page-header";
 import { PagedListView } from "../components/paged-list-view";
+import { SelectFilter } from "../components/select-filter";
 import { apiUrl, withQuery } from "../components/url-query";
 import { formatDateTime, formatPhone, formatRelative } from "../format";
 import { useDocumentTitle, usePagedList } from "../hooks";
@@ -33,7 +33,6 @@ export function CallsPage() {
     apiUrl(workspacePath(workspace.id, "calls"), { status, direction }),
     PAGE,
   );
-  const ids = { status: useId(), direction: useId() };
   const setFilter = (key: string, value: string) =>
     navigate(withQuery("/calls", query, { [key]: value, call: null }), { replace: true });
   const filtered = Boolean(status || direction);
@@ -47,29 +46,23 @@ export function CallsPage() {
       />
       <fieldset class="filters">
         <legend class="visually-hidden">Filters</legend>
-        <div class="field">
-          <label for={ids.status}>Status</label>
-          <select id={ids.status} value={status} onChange={(e) => setFilter("status", e.currentTarget.value)}>
-            <option value="">Any status</option>
-            {STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {statusLabel(s)}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div class="field">
-          <label for={ids.direction}>Direction</label>
-          <select
-            id={ids.direction}
-            value={direction}
-            onChange={(e) => setFilter("direction", e.currentTarget.value)}
-          >
-            <option value="">Inbound and outbound</option>
-            <option value="inbound">Inbound</option>
-            <option value="outbound">Outbound</option>
-          </select>
-        </div>
+        <SelectFilter
+          label="Status"
+          value={status}
+          any="Any status"
+          options={STATUSES.map((s) => ({ value: s, label: statusLabel(s) }))}
+          onChange={(v) => setFilter("status", v)}
+        />
+        <SelectFilter
+          label="Direction"
+          value={direction}
+          any="Inbound and outbound"
+          options={[
+            { value: "inbound", label: "Inbound" },
+            { value: "outbound", label: "Outbound" },
+          ]}
+          onChange={(v) => setFilter("direction", v)}
+        />
       </fieldset>
 
       <PagedListView

@@ -12,6 +12,7 @@ import { ErrorNotice } from "../components/error-notice";
 import { Loading } from "../components/loading";
 import { PageHeader } from "../components/page-header";
 import { LoadMore } from "../components/section";
+import { SelectFilter } from "../components/select-filter";
 import { apiUrl, withQuery } from "../components/url-query";
 import { formatDateTime, formatRelative } from "../format";
 import { useDocumentTitle, usePagedList } from "../hooks";
@@ -62,34 +63,24 @@ export function OutboxPage() {
         <>
           <fieldset class="filters">
             <legend class="visually-hidden">Filters</legend>
-            <div class="field">
-              <label for="outbox-channel">Channel</label>
-              <select
-                id="outbox-channel"
-                value={channel}
-                onChange={(e) => setFilter("channel", e.currentTarget.value)}
-              >
-                <option value="">Any channel</option>
-                {Object.entries(CHANNELS).map(([value, label]) => (
-                  <option key={value} value={value}>
-                    {label}
-                  </option>
-                ))}
-              </select>
-            </div>
-            <div class="field">
-              <label for="outbox-status">Status</label>
-              <select
-                id="outbox-status"
-                value={status}
-                onChange={(e) => setFilter("status", e.currentTarget.value)}
-              >
-                <option value="">Any status</option>
-                <option value="pending">Pending</option>
-                <option value="sent">Sent</option>
-                <option value="failed">Failed</option>
-              </select>
-            </div>
+            <SelectFilter
+              label="Channel"
+              value={channel}
+              any="Any channel"
+              options={Object.entries(CHANNELS).map(([value, label]) => ({ value, label }))}
+              onChange={(v) => setFilter("channel", v)}
+            />
+            <SelectFilter
+              label="Status"
+              value={status}
+              any="Any status"
+              options={[
+                { value: "pending", label: "Pending" },
+                { value: "sent", label: "Sent" },
+                { value: "failed", label: "Failed" },
+              ]}
+              onChange={(v) => setFilter("status", v)}
+            />
           </fieldset>
           {list.error ? (
             <ErrorNotice error={list.error} title="Could not load the outbox" onRetry={list.reload} />

@@ -3,6 +3,7 @@ import { workspacePath } from "../api";
 import { PageHeader } from "../components/page-header";
 import { PagedListView } from "../components/paged-list-view";
 import { Section } from "../components/section";
+import { SelectFilter } from "../components/select-filter";
 import { apiUrl, withQuery } from "../components/url-query";
 import { formatDateTime, formatRelative } from "../format";
 import { useDocumentTitle, usePagedList } from "../hooks";
@@ -35,7 +36,7 @@ export function SurfacesPage() {
     apiUrl(workspacePath(workspace.id, "surfaces"), { status, channel, entity_id: entity }),
     PAGE,
   );
-  const ids = { status: useId(), channel: useId(), entity: useId() };
+  const ids = { entity: useId() };
   const [patient, setPatient] = useState(entity);
   useEffect(() => setPatient(entity), [entity]);
   const setFilter = (changes: Record<string, string>) =>
@@ -52,36 +53,20 @@ export function SurfacesPage() {
       <Section id="surface-list" title="Sent surfaces" count={list.loaded ? list.total : undefined}>
         <fieldset class="filters">
           <legend class="visually-hidden">Filters</legend>
-          <div class="field">
-            <label for={ids.status}>Status</label>
-            <select
-              id={ids.status}
-              value={status}
-              onChange={(e) => setFilter({ status: e.currentTarget.value })}
-            >
-              <option value="">Any status</option>
-              {STATUSES.map((s) => (
-                <option key={s} value={s}>
-                  {statusLabel(s)}
-                </option>
-              ))}
-            </select>
-          </div>
-          <div class="field">
-            <label for={ids.channel}>Channel</label>
-            <select
-              id={ids.channel}
-              value={channel}
-              onChange={(e) => setFilter({ channel: e.currentTarget.value })}
-            >
-              <option value="">Any channel</option>
-              {CHANNELS.map((c) => (
-                <option key={c} value={c}>
-                  {channelLabel(c)}
-                </option>
-              ))}
-            </select>
-          </div>
+          <SelectFilter
+            label="Status"
+            value={status}
+            any="Any status"
+            options={STATUSES.map((s) => ({ value: s, label: statusLabel(s) }))}
+            onChange={(v) => setFilter({ status: v })}
+          />
+          <SelectFilter
+            label="Channel"
+            value={channel}
+            any="Any channel"
+            options={CHANNELS.map((c) => ({ value: c, label: channelLabel(c) }))}
+            onChange={(v) => setFilter({ channel: v })}
+          />
           <form
             class="field"
             onSubmit={(e) => {
