@@ -19,6 +19,7 @@ import {
 } from "../../workers/telephony/email";
 import { openDelivery, queueMessage, setMessagingFetch } from "../../workers/telephony/messaging";
 import { db } from "../helpers/db";
+import { fakeFetch, json } from "../helpers/fake-fetch";
 import { createWorkspace } from "../helpers/workspace";
 import { fakeSid } from "./helpers";
 
@@ -42,29 +43,6 @@ const PATIENT = "+14155550166";
 const CLINIC = "+12125550166";
 const EMAIL = "maria.lopez@example.com";
 const TEXT = "Northside Clinic: please complete “Insurance update”: https://x.test/l/abc (expires Mar 5)";
-
-interface Captured {
-  url: string;
-  headers: Headers;
-  text: string;
-}
-
-/** A fake HTTP endpoint: records each request and answers with the next answer (the last repeats). */
-function fakeFetch(...answers: (() => Response)[]) {
-  const requests: Captured[] = [];
-  const fetcher = (async (input: RequestInfo | URL, init?: RequestInit) => {
-    const request = new Request(input, init);
-    requests.push({
-      url: request.url,
-      headers: request.headers,
-      text: new TextDecoder().decode(await request.arrayBuffer()),
-    });
-    return answers[Math.min(requests.length, answers.length) - 1]!();
-  }) as typeof fetch;
-  return { fetcher, requests };
-}
-const json = (status: number, body: unknown) => () =>
-  new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
 
 /** A fake `send_email` binding that records what it is given. */
 function fakeBinding(answer: () => Promise<EmailSendResult> = async () => ({ messageId: "<m1@cf.test>" })) {

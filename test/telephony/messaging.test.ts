@@ -26,6 +26,7 @@ import {
   twilioCredentials,
 } from "../../workers/telephony/twilio-rest";
 import { db } from "../helpers/db";
+import { fakeFetch as fakeTwilio, json } from "../helpers/fake-fetch";
 import { clinicLine, fakeSid, twilioPost } from "./helpers";
 
 const CREDS = { accountSid: fakeSid("AC"), authToken: "rest-test-token", baseUrl: "https://twilio.test" };
@@ -35,31 +36,6 @@ const withTwilio = { ...env, TWILIO_ACCOUNT_SID: CREDS.accountSid } as Env;
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
 
-interface Captured {
-  url: string;
-  method: string;
-  headers: Headers;
-  form: URLSearchParams;
-}
-
-/** A fake Twilio: records each request and answers with the next of `answers` (the last one repeats). */
-function fakeTwilio(...answers: (() => Response)[]) {
-  const requests: Captured[] = [];
-  const fetcher = (async (input: RequestInfo | URL, init?: RequestInit) => {
-    const request = new Request(input, init);
-    requests.push({
-      url: request.url,
-      method: request.method,
-      headers: request.headers,
-      form: new URLSearchParams(new TextDecoder().decode(await request.arrayBuffer())),
-    });
-    return answers[Math.min(requests.length, answers.length) - 1]!();
-  }) as typeof fetch;
-  return { fetcher, requests };
-}
-
-const json = (status: number, body: unknown) => () =>
-  new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
 const messageCreated = (sid = fakeSid("SM")) =>
   json(201, { sid, status: "queued", body: "echoed by Twilio", to: "+14155550100", error_code: null });
 const twilioError = (status: number, code: number, message = "error") =>
