@@ -54,6 +54,12 @@ export const EscalationRules = z.strictObject({
   risk_threshold: z.number().min(0).max(1).default(0.7),
   keywords: z.array(Keyword).max(100).default([]),
   operator_type: z.enum(["clinical", "administrative", "crisis_counselor"]).default("administrative"),
+  /** A skill the operator must have (a lowercase slug), or null for any operator of the type. */
+  operator_skill: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, "a skill is a lowercase slug")
+    .nullable()
+    .default(null),
   fallback: z.enum(["forward", "callback", "continue"]).default("callback"),
   fallback_number: FallbackNumber.nullable().default(null),
 });

@@ -796,3 +796,69 @@ export const gateDecisions = sqliteTable(
     index("gate_decisions_entity_idx").on(t.workspaceId, t.entityId, t.at),
   ],
 );
+
+/**
+ * Who takes escalated calls: a workspace member registered as an operator, with a type (routing by
+ * the service's `operator_type`), skills (routing by `operator_skill`) and a status the operator sets
+ * from the dashboard (`online` takes escalations, `busy` is on a call, `offline` is off duty).
+ */
+export const operators = sqliteTable(
+  "operators",
+  {
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id),
+    type: text("type").$type<"clinical" | "administrative" | "crisis_counselor">().notNull(),
+    skills: text("skills", { mode: "json" }).$type<string[]>().notNull().default([]),
+    status: text("status").$type<"online" | "busy" | "offline">().notNull().default("offline"),
+    statusChangedAt: text("status_changed_at").notNull().default(now),
+    createdAt: text("created_at").notNull().default(now),
+    updatedAt: text("updated_at").notNull().default(now),
+  },
+  (t) => [
+    primaryKey({ columns: [t.workspaceId, t.userId] }),
+    index("operators_routing_idx").on(t.workspaceId, t.status, t.type),
+  ],
+);
+
+/**
+ * One operator's involvement in one call: when the call asked for a person, when an operator
+ * connected (opened it to listen or act), took over, handed back, transferred, and the wrap-up.
+ * Operator metrics (time to connect, handle time, resolutions, active time) are SQL over this table.
+ * A call escalated with nobody connected yet has a row with `operator_user_id` null.
+ */
+export const operatorAssignments = sqliteTable(
+  "operator_assignments",
+  {
+    id: text("id").primaryKey(),
+    workspaceId: text("workspace_id")
+      .notNull()
+      .references(() => workspaces.id),
+    callId: text("call_id").notNull(),
+    serviceId: text("service_id"),
+    operatorUserId: text("operator_user_id"),
+    /** When the call asked for a person (null: the operator joined a call that had not escalated). */
+    escalatedAt: text("escalated_at"),
+    escalationReason: text("escalation_reason"),
+    connectedAt: text("connected_at"),
+    takeoverAt: text("takeover_at"),
+    handbackAt: text("handback_at"),
+    transferredAt: text("transferred_at"),
+    /** Milliseconds the operator was in control (takeover → hand back, summed). */
+    activeMs: integer("active_ms").notNull().default(0),
+    wrappedAt: text("wrapped_at"),
+    outcome: text("outcome").$type<"resolved" | "callback_scheduled" | "transferred" | "unresolved">(),
+    /** Wrap-up notes: PHI, sealed with the workspace key. */
+    notesEnc: text("notes_enc"),
+    createdAt: text("created_at").notNull().default(now),
+    updatedAt: text("updated_at").notNull().default(now),
+  },
+  (t) => [
+    uniqueIndex("operator_assignments_call_operator_unique").on(t.workspaceId, t.callId, t.operatorUserId),
+    index("operator_assignments_workspace_idx").on(t.workspaceId, t.createdAt),
+    index("operator_assignments_operator_idx").on(t.workspaceId, t.operatorUserId, t.createdAt),
+  ],
+);
