@@ -9,6 +9,7 @@ import { callTurns, report as reportCallTurns } from "./call-turns";
 import { ehrIngest, report as reportEhrIngest } from "./ehr-ingest";
 import { ehrScheduling, report as reportEhrScheduling } from "./ehr-scheduling";
 import { engineTurn, report as reportEngineTurn } from "./engine-turn";
+import { eventFanout, report as reportEventFanout } from "./event-fanout";
 import { report as reportSurfacePage, surfacePage } from "./surface-page";
 import { report as reportWorldIngest, worldIngest } from "./world-ingest";
 import { report as reportWorldProjection, worldProjection } from "./world-projection";
@@ -59,6 +60,11 @@ const BENCHMARKS: Record<string, () => Promise<string>> = {
     const result = await surfacePage();
     save("surface-page", result);
     return reportSurfacePage(result);
+  },
+  "event-fanout": async () => {
+    const result = await eventFanout();
+    save("event-fanout", result);
+    return reportEventFanout(result);
   },
 };
 

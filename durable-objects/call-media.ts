@@ -107,6 +107,10 @@ export class MediaLeg {
   #utteranceStart: number | null = null;
   /** Bumped on every barge-in, so a reply being synthesized stops sending. */
   #interruptions = 0;
+  /** The voice of an operator in control (their listen socket): VAD, recent frames, the utterance so far. */
+  #operatorVad: VadState = initialVad();
+  #operatorRecent: Uint8Array[] = [];
+  #operatorUtterance: Uint8Array[] | null = null;
 
   constructor(sql: SqlStorage) {
     this.#sql = sql;
@@ -269,6 +273,47 @@ export class MediaLeg {
       lastMark = name;
     }
     return { firstAudioAt, lastMark };
+  }
+
+  /**
+   * A frame of the operator's voice, already sent to the caller: kept on the outbound track of the
+   * recording (after whatever was queued to play before it) and run through VAD; returns the operator's
+   * utterance once it ends, for transcription into their turn. Held in memory only: an eviction mid-
+   * sentence loses that sentence's transcript, never the recording.
+   */
+  operatorAudio(payload: string): Uint8Array | null {
+    const bytes = fromBase64(payload);
+    if (bytes.length === 0) return null;
+    const start = Math.max(this.#agentCursor, this.#callerSamples);
+    this.#agentCursor = start + bytes.length;
+    this.#sql.exec(
+      "INSERT INTO audio (track, start_sample, end_sample, bytes) VALUES ('agent', ?, ?, ?)",
+      start,
+      this.#agentCursor,
+      bytes,
+    );
+    const step = vadStep(this.#operatorVad, mulawToPcm(bytes));
+    this.#operatorVad = step.state;
+    if (this.#operatorUtterance) this.#operatorUtterance.push(bytes);
+    else {
+      this.#operatorRecent.push(bytes);
+      while (this.#operatorRecent.length * FRAME_BYTES > msToSamples(PRE_ROLL_MS))
+        this.#operatorRecent.shift();
+    }
+    if (step.event === "speech_start" && !this.#operatorUtterance) {
+      this.#operatorUtterance = this.#operatorRecent;
+      this.#operatorRecent = [];
+    }
+    if (step.event !== "speech_end" || !this.#operatorUtterance) return null;
+    const frames = this.#operatorUtterance;
+    this.#operatorUtterance = null;
+    const audio = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+    let offset = 0;
+    for (const frame of frames) {
+      audio.set(frame, offset);
+      offset += frame.length;
+    }
+    return audio;
   }
 
   /** Seconds of call audio so far (the longer of the two tracks). */

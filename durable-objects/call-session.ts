@@ -18,6 +18,11 @@
  * SMS text sessions (`textMessage`): each inbound message is stored, then handled by the alarm as a turn
  * of the same engine; replies go out through the Messaging adapter's queue. The session ends a day after
  * the last message.
+ *
+ * Operators (call-operators.ts, docs/design/operators.md): an escalation waits for an online operator
+ * (else the service's fallback runs); operators listen on hibernatable `listener` sockets, take over (the
+ * agent keeps scoring the caller and stays quiet), speak, hand back and transfer through the RPC methods
+ * below. Every turn publishes the call's live overlay to the workspace hub.
  */
 import { DurableObject } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
@@ -34,10 +39,16 @@ import {
   type TurnInput,
   type TurnOutput,
 } from "../shared/engine/engine";
+import { turnRisk } from "../shared/engine/local-engine";
+import { languageEmotion, languageValence, smoothEmotion } from "../shared/engine/risk";
 import { engineName, selectEngine } from "../shared/engine/select";
 import { SURFACE_COMPLETED } from "../shared/engine/templates";
 import { newId } from "../shared/ids";
+import type { LiveControl, LiveView } from "../shared/operators/live";
+import { routeEscalation } from "../shared/operators/routing";
+import type { CallOverlay } from "../shared/schemas/operators";
 import { EscalationRules, Persona } from "../shared/schemas/tenancy";
+import { normalizeE164 } from "../shared/tenancy/phone";
 import { findCallById, finishCallRow, patientByPhoneHash } from "../workers/calls/session-client";
 import { executeTools, type ToolContext, type ToolExecution } from "../workers/calls/tools";
 import {
@@ -51,16 +62,33 @@ import {
 } from "../workers/db/calls";
 import { database, type Statement } from "../workers/db/client";
 import { loadActiveGraph, loadKnowledge } from "../workers/db/context-graphs";
+import { availableOperators } from "../workers/db/operators";
 import { workspaces } from "../workers/db/schema";
 import { findService } from "../workers/db/tenancy";
 import { DEFAULT_TIME_ZONE, resolveClinicTimeZone } from "../workers/ehr/scheduling-slots";
 import { publish } from "../workers/events";
+import { recordEscalation } from "../workers/operators/assignments";
 import { speechServices } from "../workers/speech/speech";
 import { queueSms } from "../workers/telephony/messaging";
 import { redirectCall, twilioCredentials } from "../workers/telephony/twilio-rest";
 import { type Handoff, handoffTwiml } from "../workers/telephony/twiml";
 import { patientMemory, putTranscript, rememberInteraction } from "../workers/world/memory";
 import { MEDIA_SCHEMA, MediaFrame, MediaLeg } from "./call-media";
+import {
+  type Fallback,
+  fallbackOf,
+  HOLD_LINE_INTERVAL_MS,
+  holdsOnSilence,
+  LINES,
+  LISTENER_TAG,
+  liveControl,
+  OPERATOR_HEADER,
+  OperatorDesk,
+  operatorEngaged,
+  operatorWaitLimit,
+  overlayOf,
+  routesEscalation,
+} from "./call-operators";
 import { migrate } from "./sql-migrations";
 
 const SCHEMA: readonly string[] = [
@@ -101,6 +129,16 @@ const SCHEMA: readonly string[] = [
      body TEXT NOT NULL,
      received_at TEXT NOT NULL,
      handled_at TEXT
+   )`,
+  // Operators: who spoke an operator's turn, and one risk and emotion point per caller turn (numbers only).
+  "ALTER TABLE turns ADD COLUMN operator_user_id TEXT",
+  `CREATE TABLE points (
+     seq INTEGER PRIMARY KEY,
+     at TEXT NOT NULL,
+     risk_score REAL NOT NULL,
+     risk_level TEXT NOT NULL,
+     emotion_score REAL NOT NULL,
+     valence REAL NOT NULL
    )`,
 ];
 
@@ -143,9 +181,11 @@ interface CallContext {
   knowledge: KnowledgeEntry[];
   persona: EnginePersona;
   timeZone: string;
-  /** Where an escalation goes when no operator can take it (the service's `forward` fallback), if set. */
-  escalationForward: string | null;
+  /** Who takes the service's escalations, and what happens when nobody can (absent on older sessions). */
+  escalation?: ServiceEscalationRules;
 }
+
+type ServiceEscalationRules = z.infer<typeof EscalationRules>;
 
 type Transport = "conversation_relay" | "media_streams" | "sms";
 
@@ -203,6 +243,11 @@ const InboundFrame = z.discriminatedUnion("type", [
 ]);
 type InboundFrame = z.infer<typeof InboundFrame>;
 
+/** What a listen socket may send: the voice of the operator in control, 20 ms of base64 μ-law a frame. */
+const ListenerInbound = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("media"), payload: z.string().max(16_000) }),
+]);
+
 /** Executes the tools the engine asked for; the real one is W2's `executeTools`, tests may swap it. */
 export type ToolExecutor = (env: Env, context: ToolContext, calls: ToolCall[]) => Promise<ToolExecution[]>;
 let toolExecutor: ToolExecutor = executeTools;
@@ -228,10 +273,19 @@ function log(level: "info" | "warn" | "error", event: string, fields: Record<str
   else console.info(line);
 }
 
-/** The service's fallback number, when its escalations are forwarded while no operator can take them. */
-function escalationForward(rules: unknown): string | null {
+/** The service's escalation rules (the defaults when stored ones no longer parse). */
+function escalationRules(rules: unknown): ServiceEscalationRules {
   const parsed = EscalationRules.safeParse(rules);
-  return parsed.success && parsed.data.fallback === "forward" ? parsed.data.fallback_number : null;
+  return parsed.success ? parsed.data : EscalationRules.parse({});
+}
+
+/** How an escalation the fallback ends leaves the agent: forwarded to the fallback number, or a call back. */
+function fallbackEnding(reasonCode: string, rules: ServiceEscalationRules): Ending {
+  const to = rules.fallback === "forward" ? rules.fallback_number : null;
+  return {
+    reason: "escalation",
+    handoff: { reason: "escalation", reason_code: reasonCode, ...(to ? { to } : {}) },
+  };
 }
 
 /** Why a frame was refused, as a code: a parser's message may quote the frame (what the caller said). */
@@ -244,10 +298,19 @@ const frameProblem = (err: unknown) =>
 
 const errorName = (err: unknown) => (err instanceof Error ? err.name : "Error");
 
+function closeQuietly(ws: WebSocket) {
+  try {
+    ws.close(1000, "closed");
+  } catch {
+    // Already closed.
+  }
+}
+
 export class CallSession extends DurableObject<Env> {
   readonly #schemaVersion: number;
   readonly #engine;
   readonly #media: MediaLeg;
+  readonly #desk: OperatorDesk;
   /** Frames are handled one after another: a turn awaits D1 and tools, and the next frame must wait. */
   #queue: Promise<void> = Promise.resolve();
 
@@ -256,6 +319,7 @@ export class CallSession extends DurableObject<Env> {
     this.#schemaVersion = migrate(ctx.storage.sql, SCHEMA);
     this.#engine = selectEngine(env);
     this.#media = new MediaLeg(ctx.storage.sql);
+    this.#desk = new OperatorDesk(ctx);
   }
 
   /** Liveness and storage schema version, for health checks. */
@@ -321,6 +385,13 @@ export class CallSession extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket")
       return new Response("Expected a WebSocket upgrade", { status: 426 });
+    // An operator's listen socket (the Worker's listen route authenticated the operator). Twilio's sockets
+    // come to `/socket` with the call id, so a header slipped into one never makes it a listener.
+    if (new URL(request.url).pathname === "/listen" && !request.headers.has(CALL_ID_HEADER)) {
+      const operator = request.headers.get(OPERATOR_HEADER);
+      if (!operator) return new Response("Missing operator", { status: 400 });
+      return this.#listen(operator);
+    }
     const callId = request.headers.get(CALL_ID_HEADER);
     const transport = request.headers.get(TRANSPORT_HEADER);
     if (!callId || !transport) return new Response("Missing call", { status: 400 });
@@ -340,7 +411,10 @@ export class CallSession extends DurableObject<Env> {
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     // Media frames arrive every 20 ms and are handled at once (a turn in progress must not hold up
     // barge-in detection); what they lead to (a transcription and a turn) joins the queue.
-    if (this.ctx.getTags(ws)[0] === "media_streams") return this.#onMediaFrame(ws, message);
+    const tag = this.ctx.getTags(ws)[0];
+    if (tag === "media_streams") return this.#onMediaFrame(ws, message);
+    // Listen sockets carry only an operator's voice (Media Streams); everything else goes through the API.
+    if (tag === LISTENER_TAG) return this.#onListenerFrame(ws, message);
     return this.#enqueue(() => this.#onMessage(ws, message));
   }
 
@@ -352,6 +426,8 @@ export class CallSession extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    // An operator who stops listening leaves the call as it is.
+    if (this.ctx.getTags(ws)[0] === LISTENER_TAG) return closeQuietly(ws);
     await this.#queue;
     log("info", "call.socket_closed", { call_id: this.#get<string>("call_id"), code });
     await this.#finish("hangup");
@@ -362,10 +438,65 @@ export class CallSession extends DurableObject<Env> {
     }
   }
 
-  override async webSocketError(_ws: WebSocket, error: unknown): Promise<void> {
+  override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
+    if (this.ctx.getTags(ws)[0] === LISTENER_TAG) return closeQuietly(ws);
     log("warn", "call.socket_error", { call_id: this.#get<string>("call_id"), error: errorName(error) });
     await this.#queue;
     await this.#finish("hangup");
+  }
+
+  /**
+   * The operator in control speaking on a Media Streams call through their listen socket: the audio goes to
+   * the caller (and to the other listeners) at once, and each utterance is transcribed into their turn.
+   */
+  #onListenerFrame(ws: WebSocket, message: string | ArrayBuffer) {
+    const frame = this.#parseFrame(ListenerInbound, message);
+    if (!frame || this.#get<string>("ended_at")) return;
+    const { operator } = (ws.deserializeAttachment() ?? {}) as { operator?: string };
+    const control = this.#desk.control();
+    if (control.mode !== "operator" || !operator || control.operatorUserId !== operator) return;
+    const twilio = this.ctx.getWebSockets("media_streams")[0];
+    if (!twilio) return;
+    this.#send(twilio, {
+      event: "media",
+      streamSid: this.#get<string>("stream_sid"),
+      media: { payload: frame.payload },
+    });
+    this.#desk.tell({ type: "audio", track: "outbound", payload: frame.payload }, ws);
+    const utterance = this.#media.operatorAudio(frame.payload);
+    if (utterance) return this.#enqueue(() => this.#transcribeOperator(operator, utterance));
+  }
+
+  /** An operator's spoken utterance becomes their turn (already heard by the caller: nothing is said). */
+  async #transcribeOperator(operator: string, audio: Uint8Array) {
+    const speech = speechServices(this.env);
+    if (!speech || this.#get<string>("finished_at")) return;
+    const at = new Date().toISOString();
+    let text: string;
+    try {
+      text = (await speech.transcribe(audio)).text.trim();
+    } catch (err) {
+      log("warn", "call.transcription_failed", {
+        call_id: this.#get<string>("call_id"),
+        error: errorName(err),
+      });
+      this.#timeline("stt_failed", { operator, code: (err as { code?: string }).code ?? null });
+      return;
+    }
+    if (!text) return;
+    const seq = this.ctx.storage.sql
+      .exec<{ seq: number }>(
+        `INSERT INTO turns (speaker, text, state_id, started_at, ended_at, operator_user_id)
+         VALUES ('operator', ?, ?, ?, ?, ?) RETURNING seq`,
+        text,
+        this.#get<EngineState>("engine_state")?.state_id ?? null,
+        at,
+        new Date().toISOString(),
+        operator,
+      )
+      .one().seq;
+    this.#desk.tellTurn(seq);
+    this.#timeline("operator_said", { operator, length: text.length, voice: true });
   }
 
   /** The channel a ConversationRelay socket speaks through. */
@@ -389,7 +520,13 @@ export class CallSession extends DurableObject<Env> {
           reply,
           turnSeq,
           (text) => speech.synthesize(text),
-          (frame) => this.#send(ws, { ...frame, streamSid }),
+          (frame) => {
+            this.#send(ws, { ...frame, streamSid });
+            // Listeners hear the agent (and an operator's typed words) as the caller does.
+            const media = frame.media as { payload?: string } | undefined;
+            if (frame.event === "media" && media?.payload)
+              this.#desk.tell({ type: "audio", track: "outbound", payload: media.payload });
+          },
         );
         return { firstAt: spoken.firstAudioAt, lastMark: spoken.lastMark };
       },
@@ -457,6 +594,7 @@ export class CallSession extends DurableObject<Env> {
         if (frame.media.track && frame.media.track !== "inbound") return;
         if (this.#get<string>("ended_at")) return;
         const signal = this.#media.receiveAudio(frame.media.payload);
+        this.#desk.tell({ type: "audio", track: "inbound", payload: frame.media.payload });
         if (signal.kind === "barge_in") {
           this.#send(ws, { event: "clear", streamSid: this.#get<string>("stream_sid") });
           this.ctx.storage.sql.exec("UPDATE turns SET heard = ? WHERE seq = ?", signal.heard, signal.turnSeq);
@@ -641,7 +779,7 @@ export class CallSession extends DurableObject<Env> {
   #interrupted(heard: string, durationMs: number | undefined) {
     const last = this.ctx.storage.sql
       .exec<{ seq: number; text: string }>(
-        "SELECT seq, text FROM turns WHERE speaker = 'agent' ORDER BY seq DESC LIMIT 1",
+        "SELECT seq, text FROM turns WHERE speaker IN ('agent', 'operator') ORDER BY seq DESC LIMIT 1",
       )
       .toArray()[0];
     if (!last) return;
@@ -747,7 +885,7 @@ export class CallSession extends DurableObject<Env> {
       knowledge,
       persona: { name: agent_name, tone, clinic_name: workspace?.name ?? service.name },
       timeZone: resolveClinicTimeZone(workspace?.timezone),
-      escalationForward: escalationForward(service.escalationRules),
+      escalation: escalationRules(service.escalationRules),
     };
     this.#put("call", meta);
     this.#put("context", context);
@@ -781,14 +919,22 @@ export class CallSession extends DurableObject<Env> {
     const startedAt = new Date();
     const heard = this.#lastHeard();
     const history = this.#history();
-    if (utterance) {
-      this.ctx.storage.sql.exec(
-        "INSERT INTO turns (speaker, text, state_id, started_at, ended_at) VALUES ('caller', ?, ?, ?, ?)",
-        utterance,
-        state.state_id,
-        startedAt.toISOString(),
-        startedAt.toISOString(),
-      );
+    const callerSeq = utterance
+      ? this.ctx.storage.sql
+          .exec<{ seq: number }>(
+            "INSERT INTO turns (speaker, text, state_id, started_at, ended_at) VALUES ('caller', ?, ?, ?, ?) RETURNING seq",
+            utterance,
+            state.state_id,
+            startedAt.toISOString(),
+            startedAt.toISOString(),
+          )
+          .one().seq
+      : null;
+    if (callerSeq !== null) this.#desk.tellTurn(callerSeq);
+    // An operator has the call: the caller's words are kept and scored; the agent neither answers nor acts.
+    if (this.#desk.control().mode === "operator") {
+      if (callerSeq !== null) await this.#scoreOnly(meta, context, state, utterance, callerSeq, startedAt);
+      return;
     }
     this.#put("reprompted", false);
     const base: Omit<TurnInput, "state" | "utterance" | "heard" | "history"> = {
@@ -846,7 +992,7 @@ export class CallSession extends DurableObject<Env> {
         else if (ex.end) ending ??= { reason: "completed", handoff: { reason: "completed" } };
       }
       this.#put("call", meta);
-      if (escalation || ending) break;
+      if (escalation || ending || this.#desk.control().mode === "operator") break;
       const previous = out.state.state_id;
       out = await this.#engine.respond({
         ...base,
@@ -862,17 +1008,22 @@ export class CallSession extends DurableObject<Env> {
       escalation ??= out.escalate?.reason ?? null;
       this.#persistState(out, previous);
     }
-    if (escalation)
-      ending ??= {
-        reason: "escalation",
-        handoff: {
-          reason: "escalation",
-          reason_code: escalation,
-          ...(context.escalationForward ? { to: context.escalationForward } : {}),
-        },
-      };
+    // An escalation waits for an operator when one is online; otherwise the service's fallback runs. A call
+    // already waiting for (or with) an operator is not routed again; one the fallback kept going may be.
+    const routed =
+      escalation && routesEscalation(this.#desk.control())
+        ? await this.#routeEscalation(meta, context, escalation)
+        : null;
+    if (escalation && routed?.fallback === "continue") replies.push(LINES.continue);
+    else if (escalation && routed?.fallback) ending ??= fallbackEnding(escalation, this.#rules(context));
     if (!ending && out.end_call) ending = { reason: "completed", handoff: { reason: "completed" } };
 
+    // An operator took over while this turn ran: what the agent had not said yet stays unsaid, and it no
+    // longer ends the call on its own.
+    if (this.#desk.control().mode === "operator") {
+      replies.splice(spokenUpTo);
+      if (ending?.reason === "completed") ending = null;
+    }
     const reply = replies.filter((r) => r.trim()).join(" ");
     if (this.#get<boolean>("simulator") && channel.send) {
       // Ids, codes and numbers only: what the agent says goes out as `text` like on any call.
@@ -906,25 +1057,30 @@ export class CallSession extends DurableObject<Env> {
       new Date().toISOString(),
       agentSeq,
     );
-    await publish(this.env, meta.workspaceId, {
-      type: "call.updated",
-      data: {
-        call_id: meta.callId,
-        service_id: meta.serviceId,
-        state_id: out.state.state_id,
+    this.#desk.tellTurn(agentSeq);
+    if (callerSeq !== null)
+      this.#desk.addPoint({
+        seq: callerSeq,
+        at: startedAt.toISOString(),
+        risk_score: out.risk.score,
         risk_level: out.risk.level,
-      },
-    });
-    if (escalation && !meta.escalated) {
-      meta.escalated = true;
-      meta.escalationReason = escalation;
-      this.#put("call", meta);
+        emotion_score: Math.round(out.state.emotion * 1000) / 1000,
+        valence: languageValence(utterance),
+      });
+    if (escalation && routed) {
       this.#timeline("escalation", { reason: escalation, state_id: out.state.state_id });
       await publish(this.env, meta.workspaceId, {
         type: "call.escalated",
-        data: { call_id: meta.callId, service_id: meta.serviceId, reason: escalation },
+        data: {
+          call_id: meta.callId,
+          service_id: meta.serviceId,
+          reason: escalation,
+          routed: routed.fallback ? "fallback" : "operator",
+          fallback: routed.fallback,
+        },
       });
     }
+    await this.#publishOverlay();
     if (ending) return this.#end(channel, ending, lastMark);
     if (channel.transport === "sms") this.#put("idle_deadline", Date.now() + TEXT_SESSION_IDLE_MS);
     else this.#put("silence_deadline", Date.now() + SILENCE_TIMEOUT_MS);
@@ -1012,13 +1168,199 @@ export class CallSession extends DurableObject<Env> {
   }
 
   // -------------------------------------------------------------------------------------------------------
-  // Alarms: silence and maximum duration
+  // Escalation routing and the live overlay
+
+  #rules(context: CallContext): ServiceEscalationRules {
+    return context.escalation ?? EscalationRules.parse({});
+  }
+
+  /**
+   * Where a new escalation goes: to the operators when one of the routed type (and skill) is online (the
+   * call stays with the agent, waiting), else to the service's fallback. Recorded on the call and in D1.
+   */
+  async #routeEscalation(
+    meta: CallMeta,
+    context: CallContext,
+    reason: string,
+  ): Promise<{ fallback: Fallback | null }> {
+    const rules = this.#rules(context);
+    const route = routeEscalation(reason, rules);
+    const db = database(this.env.DB);
+    // An operator who opened the call before it escalated already has it.
+    const before = this.#desk.control();
+    const engaged = operatorEngaged(before);
+    let online = 0;
+    try {
+      online = engaged ? 0 : (await availableOperators(db, meta.workspaceId, route)).length;
+    } catch (err) {
+      log("warn", "call.operators_unavailable", { call_id: meta.callId, error: errorName(err) });
+    }
+    const fallback = engaged || online > 0 ? null : fallbackOf(rules);
+    const at = new Date();
+    meta.escalated = true;
+    meta.escalationReason = reason;
+    this.#put("call", meta);
+    this.#desk.update({
+      escalation: fallback ? "fallback" : engaged ? before.escalation : "waiting",
+      escalatedAt: at.toISOString(),
+      fallback,
+    });
+    if (!fallback && !engaged) this.#put("operator_wait_deadline", at.getTime() + operatorWaitLimit());
+    this.#timeline("escalation_routed", {
+      routed: fallback ? "fallback" : "operator",
+      fallback,
+      operator_type: route.type,
+      skill: route.skill,
+      online,
+      already_connected: engaged,
+    });
+    try {
+      await recordEscalation(db, {
+        workspaceId: meta.workspaceId,
+        callId: meta.callId,
+        serviceId: meta.serviceId,
+        reason,
+        at: at.toISOString(),
+      });
+    } catch (err) {
+      log("warn", "call.escalation_not_recorded", { call_id: meta.callId, error: errorName(err) });
+    }
+    if (fallback) await this.#alertUnanswered(meta, "no_operator_online", reason, fallback);
+    return { fallback };
+  }
+
+  /**
+   * Nobody connected within the operator-wait limit: the service's fallback, as at escalation time (a
+   * forward or a call back end the call after a short apology; `continue` keeps the agent going).
+   */
+  async #fallBackAfterWait(channel: Channel | null) {
+    const meta = this.#get<CallMeta>("call");
+    const context = this.#get<CallContext>("context");
+    if (!meta || !context) return;
+    const rules = this.#rules(context);
+    const fallback = fallbackOf(rules);
+    this.#delete("operator_wait_deadline");
+    this.#desk.update({ escalation: "fallback", fallback });
+    this.#timeline("operator_wait_expired", { fallback });
+    await this.#publishOverlay();
+    const reason = meta.escalationReason ?? "operator_wait";
+    await this.#alertUnanswered(meta, "operator_wait_expired", reason, fallback);
+    if (fallback === "continue") {
+      if (channel) await this.#speakAgent(channel, LINES.continue);
+      this.#put("silence_deadline", Date.now() + SILENCE_TIMEOUT_MS);
+      return this.#scheduleAlarm();
+    }
+    const line = fallback === "forward" ? LINES.forwardAfterWait : LINES.callbackAfterWait;
+    if (!channel) return this.#finish("escalation");
+    const lastMark = await this.#speakAgent(channel, line);
+    await this.#end(channel, fallbackEnding(reason, rules), lastMark);
+  }
+
+  /** An escalation nobody took: an `alert` on the workspace's stream for whoever supervises (ids only). */
+  async #alertUnanswered(
+    meta: CallMeta,
+    kind: "no_operator_online" | "operator_wait_expired",
+    reason: string,
+    fallback: Fallback,
+  ) {
+    await publish(this.env, meta.workspaceId, {
+      type: "alert",
+      data: { kind, call_id: meta.callId, service_id: meta.serviceId, reason, fallback },
+    });
+  }
+
+  /** A caller turn while an operator speaks for the call: stored (done), scored, told; no reply, no tools. */
+  async #scoreOnly(
+    meta: CallMeta,
+    context: CallContext,
+    state: EngineState,
+    utterance: string,
+    callerSeq: number,
+    at: Date,
+  ) {
+    const scored: EngineState = {
+      ...state,
+      emotion: smoothEmotion(state.emotion, languageEmotion(utterance)),
+    };
+    this.#put("engine_state", scored);
+    const risk = turnRisk({ graph: context.graph, now: at }, scored);
+    this.ctx.storage.sql.exec(
+      "UPDATE turns SET risk_score = ?, risk_level = ? WHERE seq = ?",
+      risk.score,
+      risk.level,
+      callerSeq,
+    );
+    this.#desk.addPoint({
+      seq: callerSeq,
+      at: at.toISOString(),
+      risk_score: risk.score,
+      risk_level: risk.level,
+      emotion_score: Math.round(scored.emotion * 1000) / 1000,
+      valence: languageValence(utterance),
+    });
+    await this.#publishOverlay(meta);
+  }
+
+  /** The call's live overlay now (null before setup). */
+  #overlay(meta = this.#get<CallMeta>("call")): CallOverlay | null {
+    if (!meta) return null;
+    const state = this.#get<EngineState>("engine_state");
+    const callerTurns = this.ctx.storage.sql
+      .exec<{ n: number }>("SELECT count(*) AS n FROM turns WHERE speaker = 'caller'")
+      .one().n;
+    return overlayOf(
+      {
+        callId: meta.callId,
+        serviceId: meta.serviceId,
+        transport: meta.transport,
+        simulated: this.#get<boolean>("simulator") ?? false,
+        startedAt: meta.startedAt,
+        stateId: state?.state_id ?? null,
+        callerTurns,
+        emotion: state?.emotion ?? 0,
+        loops: state?.loops ?? {},
+        latest: this.#desk.latestPoint(),
+        escalationReason: meta.escalationReason,
+        verified: meta.verified,
+      },
+      this.#desk.control(),
+    );
+  }
+
+  /**
+   * `call.updated` with the full overlay (ids, codes, numbers), and the verified caller's name given to the
+   * hub privately (it shows only in the operators' queue); listeners get the overlay too.
+   */
+  async #publishOverlay(meta = this.#get<CallMeta>("call")) {
+    const overlay = this.#overlay(meta);
+    if (!meta || !overlay) return;
+    this.#desk.tell({ type: "overlay", overlay });
+    await publish(
+      this.env,
+      meta.workspaceId,
+      { type: "call.updated", data: overlay },
+      {
+        caller_name: this.#callerName(meta),
+      },
+    );
+  }
+
+  /** The caller's name once they proved who they are (PHI: to the hub's queue only). */
+  #callerName(meta: CallMeta): string | null {
+    if (!meta.verified) return null;
+    const identity = this.#get<EnginePatient>("patient")?.identity;
+    return identity?.preferred_name ?? identity?.display_name ?? null;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Alarms: silence, the operator wait and maximum duration
 
   async #scheduleAlarm() {
     const next = [
       this.#get<number>("silence_deadline"),
       this.#get<number>("max_deadline"),
       this.#get<number>("idle_deadline"),
+      this.#get<number>("operator_wait_deadline"),
     ].filter((t): t is number => typeof t === "number");
     if (next.length > 0) await this.ctx.storage.setAlarm(Math.min(...next));
   }
@@ -1044,7 +1386,21 @@ export class CallSession extends DurableObject<Env> {
         "We've reached the time limit for this call. Thank you for calling. Goodbye.",
       );
     }
-    if (silenceDeadline !== null && now >= silenceDeadline) {
+    const waitDeadline = this.#get<number>("operator_wait_deadline");
+    const control = this.#desk.control();
+    if (waitDeadline !== null && now >= waitDeadline) {
+      if (control.escalation === "waiting") return this.#fallBackAfterWait(channel);
+      this.#delete("operator_wait_deadline");
+    }
+    if (silenceDeadline !== null && now >= silenceDeadline && holdsOnSilence(control)) {
+      // Waiting for a person, or one is on the call: never hang up for silence; hold while the agent has it.
+      if (control.mode === "operator") this.#delete("silence_deadline");
+      else {
+        if (channel) await this.#speakAgent(channel, LINES.hold);
+        this.#timeline("hold_line", {});
+        this.#put("silence_deadline", now + HOLD_LINE_INTERVAL_MS);
+      }
+    } else if (silenceDeadline !== null && now >= silenceDeadline) {
       if (!this.#get<boolean>("reprompted")) {
         this.#put("reprompted", true);
         if (channel) await this.#speakAgent(channel, "Are you still there?");
@@ -1061,15 +1417,20 @@ export class CallSession extends DurableObject<Env> {
     await this.#scheduleAlarm();
   }
 
-  /** Something the agent says outside a caller turn (a re-prompt, a goodbye); returns the last mark. */
-  async #speakAgent(channel: Channel, text: string): Promise<string | null> {
+  /**
+   * Something the agent says outside a caller turn (a re-prompt, a goodbye), or an operator's words in the
+   * call's voice (`operator` set: stored as their turn); returns the last mark.
+   */
+  async #speakAgent(channel: Channel, text: string, operator: string | null = null): Promise<string | null> {
     const state = this.#get<EngineState>("engine_state");
     const seq = this.ctx.storage.sql
       .exec<{ seq: number }>(
-        "INSERT INTO turns (speaker, text, state_id, started_at) VALUES ('agent', ?, ?, ?) RETURNING seq",
+        "INSERT INTO turns (speaker, text, state_id, started_at, operator_user_id) VALUES (?, ?, ?, ?, ?) RETURNING seq",
+        operator ? "operator" : "agent",
         text,
         state?.state_id ?? null,
         new Date().toISOString(),
+        operator,
       )
       .one().seq;
     const spoken = await channel.say(text, seq, true).catch((err) => {
@@ -1082,6 +1443,7 @@ export class CallSession extends DurableObject<Env> {
       new Date().toISOString(),
       seq,
     );
+    this.#desk.tellTurn(seq);
     return spoken.lastMark;
   }
 
@@ -1118,6 +1480,11 @@ export class CallSession extends DurableObject<Env> {
     } catch (err) {
       log("error", "call.finish_failed", { call_id: meta.callId, error: errorName(err) });
     }
+    this.#desk.closeListeners(reason);
+    // Once per session; the hub ignores a second one (the status callback publishes its own).
+    if (this.#get<boolean>("ended_published")) return;
+    this.#put("ended_published", true);
+    await publish(this.env, meta.workspaceId, { type: "call.ended", data: { call_id: meta.callId, reason } });
   }
 
   /**
@@ -1312,6 +1679,214 @@ export class CallSession extends DurableObject<Env> {
       }
     }
     await putTranscript(this.env, meta.workspaceId, meta.callId, turns);
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Operators: listen, connect, take over, speak, hand back, transfer. Control changes are written at once
+  // (switching is instant, even while a turn runs); what is spoken joins the frame queue.
+
+  /** An operator's listen socket: a snapshot, then turns, points, overlay and control as they happen. */
+  #listen(operator: string): Response {
+    const meta = this.#get<CallMeta>("call");
+    if (!meta) return new Response("No live call", { status: 404 });
+    if (this.#get<string>("finished_at")) return new Response("The call is over", { status: 410 });
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server, [LISTENER_TAG]);
+    server.serializeAttachment({ operator });
+    server.send(JSON.stringify({ type: "snapshot", ...this.#liveView(meta) }));
+    this.#timeline("listen", { operator });
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** What an operator opening the call sees; null when this session holds no call. */
+  async liveView(): Promise<LiveView | null> {
+    const meta = this.#get<CallMeta>("call");
+    return meta ? this.#liveView(meta) : null;
+  }
+
+  #liveView(meta: CallMeta): LiveView {
+    const sql = this.ctx.storage.sql;
+    const intent = sql
+      .exec<{ intent: string }>(
+        "SELECT intent FROM turns WHERE speaker = 'agent' AND intent IS NOT NULL ORDER BY seq DESC LIMIT 1",
+      )
+      .toArray()[0];
+    return {
+      overlay: this.#overlay(meta)!,
+      control: this.#liveControl(meta),
+      patient_entity_id: meta.patientEntityId,
+      verified: meta.verified,
+      turns: this.#desk.turns(),
+      timeline: this.#desk.points(),
+      tools: sql
+        .exec<{ name: string; outcome: string; at: string }>(
+          "SELECT name, outcome, at FROM tool_runs ORDER BY id",
+        )
+        .toArray()
+        .map((t) => ({ ...t })),
+      intent: intent?.intent ?? null,
+      guidance_pending: (this.#get<string[]>("guidance") ?? []).length,
+      ended_at: this.#get<string>("ended_at"),
+    };
+  }
+
+  /** Who controls the call now; null when this session holds no call. */
+  async control(): Promise<LiveControl | null> {
+    const meta = this.#get<CallMeta>("call");
+    return meta ? this.#liveControl(meta) : null;
+  }
+
+  #liveControl(meta: CallMeta): LiveControl {
+    return liveControl(meta.callId, this.#desk.control(), this.#get<string>("finished_at") !== null);
+  }
+
+  /** The live call, or null once it is over (its goodbye said) or before it started. */
+  #liveCall(): CallMeta | null {
+    if (this.#get<string>("ended_at") || this.#get<string>("finished_at")) return null;
+    return this.#get<CallMeta>("call");
+  }
+
+  /** Listeners and the hub hear of a control change. */
+  async #controlChanged(meta: CallMeta): Promise<LiveControl> {
+    const control = this.#liveControl(meta);
+    this.#desk.tell({ type: "control", ...control });
+    await this.#publishOverlay(meta);
+    return control;
+  }
+
+  /** An operator opened the call (to listen or guide): a waiting escalation is connected. */
+  async connectOperator(input: { operator: string }): Promise<LiveControl | null> {
+    const meta = this.#liveCall();
+    if (!meta) return null;
+    const before = this.#desk.control();
+    if (before.connected.includes(input.operator) && before.escalation !== "waiting")
+      return this.#liveControl(meta);
+    this.#desk.update({
+      connected: [...new Set([...before.connected, input.operator])],
+      escalation: before.escalation === "operator_active" ? "operator_active" : "connected",
+      operatorUserId: before.mode === "operator" ? before.operatorUserId : input.operator,
+    });
+    this.#delete("operator_wait_deadline");
+    this.#timeline("operator_joined", { operator: input.operator });
+    await publish(this.env, meta.workspaceId, {
+      type: "operator.joined",
+      data: { call_id: meta.callId, operator_user_id: input.operator },
+    });
+    return this.#controlChanged(meta);
+  }
+
+  /** The operator speaks for the call from now on: the agent keeps listening and scoring, and stays quiet. */
+  async takeover(input: { operator: string }): Promise<LiveControl | null> {
+    const meta = this.#liveCall();
+    if (!meta) return null;
+    const before = this.#desk.control();
+    if (before.mode === "operator" && before.operatorUserId === input.operator)
+      return this.#liveControl(meta);
+    this.#desk.update({
+      mode: "operator",
+      operatorUserId: input.operator,
+      escalation: "operator_active",
+      connected: [...new Set([...before.connected, input.operator])],
+      takeoverAt: new Date().toISOString(),
+    });
+    this.#delete("operator_wait_deadline");
+    this.#timeline("takeover", { operator: input.operator });
+    await publish(this.env, meta.workspaceId, {
+      type: "operator.takeover",
+      data: { call_id: meta.callId, operator_user_id: input.operator },
+    });
+    return this.#controlChanged(meta);
+  }
+
+  /**
+   * The operator's words to the caller, in the call's voice (relay tokens, synthesized audio, or a text
+   * message), stored as their turn. Only the operator in control speaks.
+   */
+  async operatorSay(input: {
+    operator: string;
+    text: string;
+  }): Promise<{ spoken: boolean; reason?: "not_in_control" | "over" }> {
+    if (!this.#liveCall()) return { spoken: false, reason: "over" };
+    const inControl = () => {
+      const control = this.#desk.control();
+      return control.mode === "operator" && control.operatorUserId === input.operator;
+    };
+    if (!inControl()) return { spoken: false, reason: "not_in_control" };
+    let outcome: { spoken: boolean; reason?: "not_in_control" | "over" } = { spoken: false, reason: "over" };
+    await this.#enqueue(async () => {
+      const channel = this.#liveCall() ? this.#currentChannel() : null;
+      if (!channel) return;
+      if (!inControl()) {
+        outcome = { spoken: false, reason: "not_in_control" };
+        return;
+      }
+      await this.#speakAgent(channel, input.text.trim().slice(0, 1000), input.operator);
+      this.#timeline("operator_said", { operator: input.operator, length: input.text.length });
+      outcome = { spoken: true };
+    });
+    return outcome;
+  }
+
+  /** Control back to the agent, its context intact (the operator's lines are in its history); it re-enters. */
+  async handback(input: { operator: string }): Promise<LiveControl | null> {
+    const meta = this.#liveCall();
+    if (!meta) return null;
+    const before = this.#desk.control();
+    if (before.mode !== "operator") return this.#liveControl(meta);
+    const activeMs = before.takeoverAt ? Math.max(0, Date.now() - Date.parse(before.takeoverAt)) : 0;
+    this.#desk.update({
+      mode: "agent",
+      escalation: "connected",
+      takeoverAt: null,
+      operatorUserId: input.operator,
+    });
+    this.#timeline("handback", { operator: input.operator, active_ms: activeMs });
+    await publish(this.env, meta.workspaceId, {
+      type: "operator.handback",
+      data: { call_id: meta.callId, operator_user_id: input.operator, active_ms: activeMs },
+    });
+    const control = await this.#controlChanged(meta);
+    await this.#enqueue(async () => {
+      const channel = this.#liveCall() ? this.#currentChannel() : null;
+      if (!channel || this.#desk.control().mode !== "agent") return;
+      await this.#speakAgent(channel, LINES.reentry);
+      this.#put("reprompted", false);
+      if (channel.transport !== "sms") this.#put("silence_deadline", Date.now() + SILENCE_TIMEOUT_MS);
+      await this.#scheduleAlarm();
+    });
+    return control;
+  }
+
+  /**
+   * Transfers the call to a clinic line once the agent's announcement has played: ConversationRelay
+   * `end` with `{reason: "transfer", to}` after its last token; Media Streams a REST redirect when its
+   * last mark returns (`pending_transfer` until then).
+   */
+  async transfer(input: {
+    operator: string;
+    to: string;
+    announcement?: string;
+  }): Promise<LiveControl | null> {
+    const meta = this.#liveCall();
+    if (!meta) return null;
+    if (this.#desk.control().transferTo) return this.#liveControl(meta);
+    const to = normalizeE164(input.to) ?? input.to;
+    this.#desk.update({ transferTo: to });
+    this.#timeline("operator_transfer", { operator: input.operator });
+    await publish(this.env, meta.workspaceId, {
+      type: "operator.transfer",
+      data: { call_id: meta.callId, operator_user_id: input.operator },
+    });
+    const control = await this.#controlChanged(meta);
+    await this.#enqueue(async () => {
+      if (this.#get<string>("ended_at")) return;
+      const channel = this.#currentChannel();
+      if (!channel) return this.#finish("transfer");
+      const lastMark = await this.#speakAgent(channel, input.announcement?.trim() || LINES.transfer);
+      await this.#end(channel, { reason: "transfer", handoff: { reason: "transfer", to } }, lastMark);
+    });
+    return control;
   }
 
   // -------------------------------------------------------------------------------------------------------

@@ -29,6 +29,17 @@ export const DEMO_USERS = [
   },
 ] as const;
 
+/**
+ * Who takes the demo's escalations: the operator is the nurse (a clinician with triage, so a safety
+ * escalation on any line, such as chest pain, and the triage line's own reach them); the owner covers the
+ * front desk (administrative: the scheduling and inquiries lines). Both start offline: an operator goes
+ * online from the dashboard.
+ */
+export const DEMO_OPERATORS = [
+  { user_id: "usr_demo-operator", type: "clinical", skills: ["triage"] },
+  { user_id: "usr_demo-owner", type: "administrative", skills: ["billing", "scheduling"] },
+] as const;
+
 export const DEMO_SERVICES = [
   {
     id: "svc_demo-scheduling",
@@ -45,6 +56,7 @@ export const DEMO_SERVICES = [
       risk_threshold: 0.7,
       keywords: ["billing", "complaint"],
       operator_type: "administrative",
+      operator_skill: null,
       fallback: "callback",
       fallback_number: null,
     },
@@ -65,6 +77,7 @@ export const DEMO_SERVICES = [
       risk_threshold: 0.5,
       keywords: ["chest pain", "can't breathe", "suicide"],
       operator_type: "clinical",
+      operator_skill: "triage",
       fallback: "forward",
       fallback_number: "+14155550911",
     },
@@ -85,6 +98,7 @@ export const DEMO_SERVICES = [
       risk_threshold: 0.7,
       keywords: [],
       operator_type: "administrative",
+      operator_skill: null,
       fallback: "callback",
       fallback_number: null,
     },

@@ -6,7 +6,7 @@
 import { GENESIS_HASH, hashAuditRow } from "../shared/audit/chain";
 import { apiKeyHint, hashApiKey } from "../shared/auth/api-key";
 import { hashPassword } from "../shared/auth/password";
-import { DEMO_API_KEY_ID, DEMO_SERVICES, DEMO_USERS, DEMO_WORKSPACE } from "./demo-data";
+import { DEMO_API_KEY_ID, DEMO_OPERATORS, DEMO_SERVICES, DEMO_USERS, DEMO_WORKSPACE } from "./demo-data";
 import { DEMO_GRAPHS, demoKnowledgeRows } from "./demo-graphs";
 
 const q = (value: string | number | boolean | null): string =>
@@ -88,6 +88,17 @@ export async function demoSql(demoApiKey: string): Promise<string[]> {
     );
     statements.push(
       insert("memberships", { workspace_id: DEMO_WORKSPACE.id, user_id: user.id, role: user.role }),
+    );
+  }
+  for (const operator of DEMO_OPERATORS) {
+    statements.push(
+      insert("operators", {
+        workspace_id: DEMO_WORKSPACE.id,
+        user_id: operator.user_id,
+        type: operator.type,
+        skills: JSON.stringify(operator.skills),
+        status: "offline",
+      }),
     );
   }
   for (const service of DEMO_SERVICES) {

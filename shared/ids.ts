@@ -26,7 +26,8 @@ export type IdPrefix =
   | "stp"
   | "gd"
   | "gap"
-  | "run";
+  | "run"
+  | "asg";
 
 /** A prefixed random id: 16 random bytes, url-safe (`svc_3q2...`). */
 export function newId(prefix: IdPrefix): string {

@@ -18,6 +18,8 @@ export const ERROR_STATUS = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   unprocessable: 422,
+  /** A WebSocket route asked for without `Upgrade: websocket`. */
+  upgrade_required: 426,
   rate_limited: 429,
   account_locked: 429,
   internal_error: 500,

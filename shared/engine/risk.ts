@@ -64,6 +64,17 @@ export function languageEmotion(text: string): number {
   return 1 - Math.exp(-raw / 6);
 }
 
+/**
+ * Valence of one utterance in −1..1 (negative .. positive): the same analyzer's net AFINN score, with
+ * the distress words, squashed by tanh(score / 5) so one strong word reads about ±0.5 and a few saturate.
+ * Unlike `languageEmotion` it keeps the positive side: a caller who relaxes shows on the operators' chart.
+ */
+export function languageValence(text: string): number {
+  if (text.trim().length === 0) return 0;
+  const { score } = analyzer.analyze(text, { extras: DISTRESS_EXTRAS });
+  return Math.round(Math.tanh(score / 5) * 1000) / 1000;
+}
+
 /** calm < 0.3 ≤ concerned < 0.6 ≤ distressed. */
 export function emotionTier(score: number): EmotionTier {
   if (score >= 0.6) return "distressed";

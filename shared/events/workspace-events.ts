@@ -25,6 +25,8 @@ export const WORKSPACE_EVENT_TYPES = [
   "surface.delivered",
   "surface.opened",
   "surface.submitted",
+  "surface.expired",
+  "surface.archived",
   "alert",
 ] as const;
 export type WorkspaceEventType = (typeof WORKSPACE_EVENT_TYPES)[number];

@@ -55,7 +55,9 @@ export const OperatorUpdate = z
   .refine((v) => Object.keys(v).length > 0, "nothing to update")
   .meta({ id: "OperatorUpdate" });
 
-export const OperatorStatusUpdate = z.strictObject({ status: OperatorStatus }).meta({ id: "OperatorStatusUpdate" });
+export const OperatorStatusUpdate = z
+  .strictObject({ status: OperatorStatus })
+  .meta({ id: "OperatorStatusUpdate" });
 
 export const OperatorUserParams = z.object({
   workspace_id: z.string(),

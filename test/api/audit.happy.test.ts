@@ -293,5 +293,6 @@ describe("GET /v1/{workspace_id}/audit/verify", () => {
       reason: null,
     });
     expect(rows.length).toBeGreaterThan(40);
-  });
+    // Every write route's fixture, some opening live simulated calls: seconds, not the default 5.
+  }, 60_000);
 });

@@ -68,6 +68,10 @@ const FREE_TEXT: Record<string, string[]> = {
   "PATCH /v1/{workspace_id}/services/{service_id}/knowledge/{id}": ["title", "body"],
   // What an operator tells the agent: prose, quotes and all.
   "POST /v1/{workspace_id}/calls/{id}/guidance": ["text"],
+  // What an operator says to the caller, the transfer's announcement, and wrap-up notes (sealed).
+  "POST /v1/{workspace_id}/calls/{id}/say": ["text"],
+  "POST /v1/{workspace_id}/calls/{id}/transfer": ["announcement"],
+  "POST /v1/{workspace_id}/calls/{id}/wrapup": ["notes"],
   // A form's words for the patient (the page escapes them; the prefilled values are the patient's own).
   "POST /v1/{workspace_id}/surfaces": SURFACE_PROSE,
   "PATCH /v1/{workspace_id}/surfaces/{id}": SURFACE_PROSE,

@@ -13,6 +13,7 @@ import {
   insertCall,
   insertGapRequirement,
   insertSandboxSource,
+  newOperator,
 } from "../helpers/operations";
 import {
   createWorkspace,
@@ -58,6 +59,7 @@ const GROW: Record<string, (workspaceId: string) => Promise<unknown>> = {
         at: new Date().toISOString(),
       }),
   "GET /v1/{workspace_id}/gap-requirements": (id) => insertGapRequirement({ id }),
+  "GET /v1/{workspace_id}/operators": (id) => newOperator({ id }),
 };
 
 beforeAll(async () => {
@@ -85,7 +87,9 @@ describe.each(lists.filter((op) => op.id !== "GET /v1/{workspace_id}/audit"))("$
     expect(total).toBeGreaterThanOrEqual(ROWS);
   });
 
-  const ids = (res: { body: { results: { id: string }[] } }) => res.body.results.map((r) => r.id);
+  // Rows are named by `id`; an operator by its `user_id`.
+  const ids = (res: { body: { results: { id?: string; user_id?: string }[] } }): string[] =>
+    res.body.results.map((r) => r.id ?? r.user_id ?? "");
 
   it.skipIf(!grow).each([1, 2, 3, 100])(
     "walks every row exactly once with continuation_token, %i at a time",

@@ -93,13 +93,20 @@ describe("CallSession over ConversationRelay", () => {
     // The caller's number is not kept in clear: only the sealed form D1 already holds.
     expect(JSON.stringify(snap.call)).not.toContain("4155550123");
 
+    // Each turn publishes the call's full live overlay (ids, codes, numbers: no PHI).
     const updates = await published(line.ws.id, "call.updated");
-    expect(updates.at(-1)!.data).toEqual({
+    expect(updates.at(-1)!.data).toMatchObject({
       call_id: call.callId,
       service_id: line.serviceId,
+      transport: "conversation_relay",
       state_id: "verify_identity",
+      turn_count: 1,
       risk_level: "normal",
+      escalation: "none",
+      mode: "agent",
+      patient_verified: false,
     });
+    expect(JSON.stringify(updates)).not.toContain("Jane");
     call.ws.close();
   });
 
@@ -211,8 +218,15 @@ describe("CallSession over ConversationRelay", () => {
     });
     expect(asked.map((c) => c.name)).toEqual(["escalate"]);
     const escalated = await published(line.ws.id, "call.escalated");
+    // Nobody online to take it: the service's fallback (a call back) runs.
     expect(escalated.map((e) => e.data)).toEqual([
-      { call_id: call.callId, service_id: line.serviceId, reason: "safety:chest_pain" },
+      {
+        call_id: call.callId,
+        service_id: line.serviceId,
+        reason: "safety:chest_pain",
+        routed: "fallback",
+        fallback: "callback",
+      },
     ]);
     const row = await finished(call.callId);
     expect(row.escalated).toBe(true);

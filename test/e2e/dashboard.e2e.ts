@@ -138,7 +138,7 @@ describe("the shell", () => {
     // Each placeholder page: its own heading, title, address and an honest empty state. (World and Review
     // have the demo patients; test/e2e/world.e2e.ts covers them.)
     const emptyStates: Record<string, string> = {
-      Operators: "Operators appear here once they go on duty",
+      Operators: "Calls appear here the moment they start",
       Analytics: "Analytics appear here once calls have been handled",
     };
     for (const [name, copy] of Object.entries(emptyStates)) {
@@ -146,7 +146,8 @@ describe("the shell", () => {
       await page.waitForURL(new RegExp(`/${name.toLowerCase()}$`));
       expect(await heading(page).textContent()).toBe(name);
       expect(await page.title()).toBe(`${name} · Riverside Family Clinic · Switchboard`);
-      expect(await text(page.getByRole("main"))).toContain(copy);
+      // The Operators page shows its queue once it has loaded.
+      await expect.poll(() => text(page.getByRole("main"))).toContain(copy);
       // Focus moves to the new page's heading, so screen readers announce it.
       await expectFocus(page, "id", "page-title");
     }

@@ -8,9 +8,11 @@
 import { env } from "cloudflare:workers";
 import { and, eq } from "drizzle-orm";
 import { inject } from "vitest";
+import { CALL_ID_HEADER, TRANSPORT_HEADER } from "../../durable-objects/call-session";
 import { INQUIRIES_GRAPH } from "../../scripts/demo-graphs";
 import { newId } from "../../shared/ids";
 import { SurfaceSpec } from "../../shared/surfaces/spec";
+import { callSession } from "../../workers/calls/session-client";
 import { sealFromNumber } from "../../workers/db/calls";
 import {
   calls,
@@ -18,6 +20,7 @@ import {
   dataSources,
   gapRequirements,
   knowledgeEntries,
+  operators,
   services,
   syncEvents,
 } from "../../workers/db/schema";
@@ -143,6 +146,84 @@ export async function insertGapRequirement(ws: { id: string }): Promise<string> 
       priority: "medium",
     });
   return id;
+}
+
+/**
+ * `userId` registered as an operator of the workspace, written straight to D1 (offline, no audit row); a
+ * user already registered keeps their row. The user should be a member with the operator role or above.
+ */
+export async function registerOperator(
+  ws: { id: string },
+  userId: string,
+  fields: { type?: "clinical" | "administrative" | "crisis_counselor"; skills?: string[] } = {},
+): Promise<string> {
+  await db()
+    .insert(operators)
+    .values({ workspaceId: ws.id, userId, type: fields.type ?? "clinical", skills: fields.skills ?? [] })
+    .onConflictDoNothing();
+  return userId;
+}
+
+/** A new member with the operator role, registered as an operator. */
+export const newOperator = async (ws: { id: string }) =>
+  registerOperator(ws, (await insertMember(ws.id, "operator")).id);
+
+/** The operator id the live-call fixtures connect with (straight to the session: no row, no audit). */
+const FIXTURE_LISTENER = "fixture-listener";
+/** The live fixture calls' sockets, held for the file's lifetime (a socket that closes ends its call). */
+const liveFixtureSockets: WebSocket[] = [];
+/** One line (service with a graph, and its number) per workspace serves all its live fixture calls. */
+const liveFixtureLines = new Map<
+  string,
+  Promise<{ serviceId: string; number: { id: string; e164: string } }>
+>();
+
+/**
+ * A live call for the live-call actions (their session must hold the call): a simulated ConversationRelay
+ * call, its row written straight to D1 and its socket opened on the session as the simulator's route opens
+ * it, greeted, with an operator connected. Connected, the session never hangs up for silence (it says a
+ * hold line now and then), so the call writes nothing to D1 until an action ends it.
+ */
+export async function liveFixtureCall(ws: TestWorkspace): Promise<string> {
+  if (!liveFixtureLines.has(ws.id))
+    liveFixtureLines.set(
+      ws.id,
+      insertGraphVersion(ws).then(async ({ serviceId }) => ({
+        serviceId,
+        number: await insertPhoneNumber(ws.id, serviceId),
+      })),
+    );
+  const { serviceId, number } = await liveFixtureLines.get(ws.id)!;
+  const from = uniquePhoneNumber();
+  const providerSid = `SIM${unique()}${unique()}`;
+  const callId = await insertCall(ws, {
+    serviceId,
+    phoneNumberId: number.id,
+    toNumber: number.e164,
+    from,
+    provider: "simulator",
+    providerSid,
+    transport: "conversation_relay",
+    status: "in-progress",
+    statusRank: 3,
+    durationSeconds: null,
+  });
+  const upgrade = await callSession(env, callId).fetch("https://call-session/socket", {
+    headers: { Upgrade: "websocket", [CALL_ID_HEADER]: callId, [TRANSPORT_HEADER]: "conversation_relay" },
+  });
+  const socket = upgrade.webSocket;
+  if (!socket) throw new Error(`the call's socket did not open: ${upgrade.status}`);
+  socket.accept();
+  liveFixtureSockets.push(socket);
+  const greeted = new Promise<void>((resolve) =>
+    socket.addEventListener("message", (e) => {
+      if ((JSON.parse(e.data as string) as { last?: boolean }).last === true) resolve();
+    }),
+  );
+  socket.send(JSON.stringify({ type: "setup", callSid: providerSid, from, to: number.e164 }));
+  await greeted;
+  await callSession(env, callId).connectOperator({ operator: FIXTURE_LISTENER });
+  return callId;
 }
 
 /** Every fixture succeeds for any role at or above the operation's `x-min-role`. */
@@ -485,6 +566,52 @@ export const SUCCESSFUL_REQUESTS: Record<string, Prepare> = {
     };
   },
 
+  "GET /v1/{workspace_id}/operators": async (ws) => ({ path: `${base(ws)}/operators`, status: 200 }),
+  "POST /v1/{workspace_id}/operators": async (ws) => {
+    const member = await insertMember(ws.id, "operator");
+    return {
+      path: `${base(ws)}/operators`,
+      body: { user_id: member.id, type: "clinical", skills: ["triage", "spanish"] },
+      status: 201,
+      audit: [{ action: "operator.registered", targetType: "operator", targetId: member.id }],
+    };
+  },
+  "GET /v1/{workspace_id}/operators/metrics": async (ws) => ({
+    path: `${base(ws)}/operators/metrics?window=24h`,
+    status: 200,
+  }),
+  "GET /v1/{workspace_id}/operators/{user_id}": async (ws) => ({
+    path: `${base(ws)}/operators/${await newOperator(ws)}`,
+    status: 200,
+  }),
+  "PATCH /v1/{workspace_id}/operators/{user_id}": async (ws) => {
+    const id = await newOperator(ws);
+    return {
+      path: `${base(ws)}/operators/${id}`,
+      body: { type: "administrative", skills: ["billing"] },
+      status: 200,
+      audit: [{ action: "operator.updated", targetType: "operator", targetId: id }],
+    };
+  },
+  "DELETE /v1/{workspace_id}/operators/{user_id}": async (ws) => {
+    const id = await newOperator(ws);
+    return {
+      path: `${base(ws)}/operators/${id}`,
+      status: 204,
+      audit: [{ action: "operator.removed", targetType: "operator", targetId: id }],
+    };
+  },
+  // The workspace's operator-role member sets their own status (an admin or owner may set anyone's).
+  "PUT /v1/{workspace_id}/operators/{user_id}/status": async (ws) => {
+    const id = await registerOperator(ws, ws.members.operator.id);
+    return {
+      path: `${base(ws)}/operators/${id}/status`,
+      body: { status: "online" },
+      status: 200,
+      audit: [{ action: "operator.status_set", targetType: "operator", targetId: id }],
+    };
+  },
+
   "GET /v1/{workspace_id}/api-keys": async (ws) => ({ path: `${base(ws)}/api-keys`, status: 200 }),
   "POST /v1/{workspace_id}/api-keys": async (ws) => ({
     path: `${base(ws)}/api-keys`,
@@ -815,6 +942,86 @@ export const SUCCESSFUL_REQUESTS: Record<string, Prepare> = {
       audit: [{ action: "call.guidance_sent", targetType: "call", targetId: id }],
     };
   },
+  // The stream replays and ends (`replay_only`), so suites that read bodies to the end do not hang on it.
+  "GET /v1/{workspace_id}/events/stream": async (ws) => ({
+    path: `${base(ws)}/events/stream?replay_only=true&last_event_id=0`,
+    status: 200,
+  }),
+  "POST /v1/{workspace_id}/events/tickets": async (ws) => ({
+    path: `${base(ws)}/events/tickets`,
+    status: 201,
+    audit: [
+      {
+        action: "events.ticket_issued",
+        targetType: "event_stream_ticket",
+        // The ticket's jti, from its (base64url JSON) payload.
+        targetId: (body) =>
+          JSON.parse(atob(body.ticket.split(".")[1].replaceAll("-", "+").replaceAll("_", "/"))).jti,
+      },
+    ],
+  }),
+  "GET /v1/{workspace_id}/queue": async (ws) => ({ path: `${base(ws)}/queue`, status: 200 }),
+  "POST /v1/{workspace_id}/calls/{id}/connect": async (ws) => {
+    const id = await liveFixtureCall(ws);
+    return {
+      path: `${base(ws)}/calls/${id}/connect`,
+      status: 200,
+      audit: [{ action: "call.operator_connected", targetType: "call", targetId: id }],
+    };
+  },
+  // Users take over only as registered operators: every member of the workspace is registered.
+  "POST /v1/{workspace_id}/calls/{id}/takeover": async (ws) => {
+    for (const member of Object.values(ws.members)) await registerOperator(ws, member.id);
+    const id = await liveFixtureCall(ws);
+    return {
+      path: `${base(ws)}/calls/${id}/takeover`,
+      status: 200,
+      audit: [{ action: "call.takeover", targetType: "call", targetId: id }],
+    };
+  },
+  // Only the operator in control speaks, and a fixture cannot know who will send it: this one stands for
+  // the refusal (the body is valid, the session answers "not in control"). test/operators/live-actions
+  // covers the spoken path.
+  "POST /v1/{workspace_id}/calls/{id}/say": async (ws) => {
+    const id = await liveFixtureCall(ws);
+    return {
+      path: `${base(ws)}/calls/${id}/say`,
+      body: { text: "Hi, this is Sam from the clinic." },
+      status: 409,
+    };
+  },
+  // Any operator hands a call back to the agent: here the fixture's own operator holds it.
+  "POST /v1/{workspace_id}/calls/{id}/handback": async (ws) => {
+    const id = await liveFixtureCall(ws);
+    await callSession(env, id).takeover({ operator: FIXTURE_LISTENER });
+    return {
+      path: `${base(ws)}/calls/${id}/handback`,
+      status: 200,
+      audit: [{ action: "call.handback", targetType: "call", targetId: id }],
+    };
+  },
+  "POST /v1/{workspace_id}/calls/{id}/transfer": async (ws) => {
+    const id = await liveFixtureCall(ws);
+    return {
+      path: `${base(ws)}/calls/${id}/transfer`,
+      body: { to: "+12125550100", announcement: "Let me put you through to the front desk." },
+      status: 202,
+      audit: [{ action: "call.transfer_requested", targetType: "call", targetId: id }],
+    };
+  },
+  "POST /v1/{workspace_id}/calls/{id}/wrapup": async (ws) => {
+    const id = await insertCall(ws);
+    return {
+      path: `${base(ws)}/calls/${id}/wrapup`,
+      body: { outcome: "resolved", notes: "Rescheduled to next week." },
+      status: 201,
+      audit: [{ action: "call.wrapped_up", targetType: "call", targetId: id }],
+    };
+  },
+  "GET /v1/{workspace_id}/calls/{id}/briefing": async (ws) => {
+    const id = await insertCall(ws);
+    return { path: `${base(ws)}/calls/${id}/briefing`, status: 200 };
+  },
   "POST /v1/{workspace_id}/simulator/calls": async (ws) => {
     const { serviceId } = await insertGraphVersion(ws);
     const number = await insertPhoneNumber(ws.id, serviceId);
@@ -1022,6 +1229,7 @@ export const FIXTURE_REQUIRED_TAGS = [
   "Knowledge",
   "Calls",
   "Simulator",
+  "Operators",
 ];
 
 export const hasFixture = (op: Operation) => op.id in SUCCESSFUL_REQUESTS;

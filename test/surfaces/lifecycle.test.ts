@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { TASKS } from "../../workers/scheduled";
 import { answers, create, get, open, saveField, saveUpload, submit } from "../../workers/surfaces/service";
 import { insertPhoneNumber } from "../helpers/workspace";
-import { auditActions, ingestPatient, type WorldFixture, worldWorkspace } from "../world/fixtures";
+import { auditActions, ingestPatient, published, type WorldFixture, worldWorkspace } from "../world/fixtures";
 
 const SPEC = {
   title: "Insurance update",
@@ -181,6 +181,15 @@ describe("the lifecycle", () => {
       ).toEqual([id]);
     }
     expect(await auditActions(f.ws.id, "surface.field_saved")).toHaveLength(2);
+    // The live stream heard each transition once, with ids and counts only.
+    const streamed = (await published(f.ws.id)).filter((e) => e.type.startsWith("surface."));
+    expect(streamed.map((e) => e.type)).toEqual([
+      "surface.created",
+      "surface.delivered",
+      "surface.opened",
+      "surface.submitted",
+    ]);
+    expect(JSON.stringify(streamed)).not.toMatch(/XK-20391|Aetna|new@example/);
     const detail = await f.call("operator", "GET", `/surfaces/${id}`);
     expect(detail.body).toMatchObject({
       status: "completed",

@@ -8,9 +8,7 @@ import { eq } from "drizzle-orm";
 import twilio from "twilio";
 import { expect } from "vitest";
 import { toHex } from "../../shared/encoding";
-import type { WorkspaceEvent } from "../../shared/events/workspace-events";
 import { services } from "../../workers/db/schema";
-import { workspaceHub } from "../../workers/events";
 import { db } from "../helpers/db";
 import { api } from "../helpers/http";
 import { createWorkspace, insertPhoneNumber, insertService, uniquePhoneNumber } from "../helpers/workspace";
@@ -50,14 +48,8 @@ export function twilioPost(path: string, params: Record<string, string>, options
   });
 }
 
-/** What the workspace's live stream published, oldest first (of one type, when given). */
-export async function published(workspaceId: string, type?: string): Promise<WorkspaceEvent[]> {
-  // The stub's inferred type gives up on the events' free-form `data`; this is the hub's own return type.
-  const { events } = (await workspaceHub(env, workspaceId).since(0)) as unknown as {
-    events: WorkspaceEvent[];
-  };
-  return type ? events.filter((e) => e.type === type) : events;
-}
+/** What the workspace's live stream published (one helper for every suite). */
+export { published } from "../world/fixtures";
 
 /** A persona greeting with characters XML must escape (the persona schema already refuses < and >). */
 export const GREETING = 'Hi & welcome to "Northside" Clinic';

@@ -107,6 +107,8 @@ export const api = {
   get: <T>(path: string, options?: Omit<RequestOptions, "body">) => request<T>("GET", path, options),
   post: <T>(path: string, body?: unknown, options?: Omit<RequestOptions, "body">) =>
     request<T>("POST", path, { ...options, body }),
+  put: <T>(path: string, body: unknown, options?: Omit<RequestOptions, "body">) =>
+    request<T>("PUT", path, { ...options, body }),
   delete: (path: string, options?: Omit<RequestOptions, "body">) => request<void>("DELETE", path, options),
 };
 

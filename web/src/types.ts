@@ -4,7 +4,23 @@
  */
 import type { z } from "zod";
 import type { ErrorBody } from "../../shared/api/errors";
-import type { ApiKeyCreated, ApiKeySchema, MemberSchema, SessionSchema } from "../../shared/schemas/identity";
+import type {
+  ApiKeyCreated,
+  ApiKeySchema,
+  AuditEntrySchema,
+  MemberSchema,
+  SessionSchema,
+} from "../../shared/schemas/identity";
+import type {
+  BriefingSchema,
+  CallOverlaySchema,
+  LiveControlSchema,
+  OperatorMetricsSchema,
+  OperatorSchema,
+  QueueEntrySchema,
+  QueueSchema,
+  WrapupSchema,
+} from "../../shared/schemas/operators";
 import type { PhoneNumberSchema, ServiceSchema, WorkspaceSchema } from "../../shared/schemas/tenancy";
 import type {
   EdgeSchema,
@@ -28,6 +44,20 @@ export type Member = z.infer<typeof MemberSchema>;
 export type ApiKey = z.infer<typeof ApiKeySchema>;
 export type NewApiKey = z.infer<typeof ApiKeyCreated>;
 export type ApiErrorBody = ErrorBody;
+export type AuditEntry = z.infer<typeof AuditEntrySchema>;
+
+// ---------- Operators ----------
+
+export type { WorkspaceEvent, WorkspaceEventType } from "../../shared/events/workspace-events";
+export type { ListenFrame, LivePoint, LiveTurn, LiveView } from "../../shared/operators/live";
+export type Operator = z.infer<typeof OperatorSchema>;
+export type CallOverlay = z.infer<typeof CallOverlaySchema>;
+export type QueueEntry = z.infer<typeof QueueEntrySchema>;
+export type Queue = z.infer<typeof QueueSchema>;
+export type Briefing = z.infer<typeof BriefingSchema>;
+export type LiveControl = z.infer<typeof LiveControlSchema>;
+export type Wrapup = z.infer<typeof WrapupSchema>;
+export type OperatorMetrics = z.infer<typeof OperatorMetricsSchema>;
 
 // ---------- World model ----------
 

@@ -35,6 +35,8 @@ async function upgrade(c: Context<AppEnv>): Promise<Response> {
   if (c.req.header("Upgrade")?.toLowerCase() !== "websocket")
     throw new ApiError("validation_failed", "Expected a WebSocket upgrade");
   const headers = new Headers(c.req.raw.headers);
+  // The session trusts its own headers only from this route: none of a caller's reach it.
+  for (const name of [...headers.keys()]) if (name.startsWith("x-switchboard-")) headers.delete(name);
   headers.set(CALL_ID_HEADER, check.callId);
   headers.set(TRANSPORT_HEADER, check.transport);
   const res = await callSession(c.env, check.callId).fetch("https://call-session/socket", { headers });

@@ -1,17 +1,19 @@
 /**
  * Authentication and authorization, in three small steps:
- * `authenticate` finds the principal (API key or session cookie), `authorizeWorkspace` finds its role in
- * the workspace named by the path, and `requireRole` (attached per route) checks the minimum role.
+ * `authenticate` finds the principal (API key or session cookie; on the event stream's path also a
+ * one-time stream ticket), `authorizeWorkspace` finds its role in the workspace named by the path, and
+ * `requireRole` (attached per route) checks the minimum role.
  */
 import { getCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
 import { hashApiKey, looksLikeApiKey } from "../../shared/auth/api-key";
 import { type Role, roleAtLeast } from "../../shared/auth/roles";
-import { findApiKeyByHash, LAST_USED_RESOLUTION_MS, touchApiKey } from "../db/api-keys";
+import { findApiKey, findApiKeyByHash, LAST_USED_RESOLUTION_MS, touchApiKey } from "../db/api-keys";
 import { database } from "../db/client";
 import { findLiveSession, findMembership } from "../db/identity";
 import type { AppEnv, Principal } from "../env";
 import { ApiError } from "../errors";
+import { redeemStreamTicket, STREAM_PATH } from "../events";
 import { SESSION_COOKIE, verifySessionToken } from "../session";
 
 const unauthorized = (message = "Authentication required: an API key (Authorization: Bearer) or a session") =>
@@ -36,6 +38,8 @@ export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
       c.executionCtx.waitUntil(touchApiKey(db, key.id, now).then(() => undefined));
     }
     principal = { kind: "api_key", keyId: key.id, workspaceId: key.workspaceId, role: key.role };
+  } else if (c.req.method === "GET" && STREAM_PATH.test(c.req.path) && c.req.query("ticket") !== undefined) {
+    principal = await streamTicketPrincipal(c.env, c.req.param("workspace_id") ?? "", c.req.query("ticket")!);
   } else {
     const token = getCookie(c, SESSION_COOKIE);
     const claims = token ? await verifySessionToken(c.env.SESSION_SECRET, token) : null;
@@ -59,6 +63,25 @@ export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   c.set("principal", principal);
   await next();
 });
+
+/**
+ * A one-time stream ticket (workers/events.ts), accepted on the event stream's path only: it stands for
+ * whoever it was issued to, while their session or API key is still live.
+ */
+async function streamTicketPrincipal(env: Env, workspaceId: string, ticket: string): Promise<Principal> {
+  const { subject } = await redeemStreamTicket(env, ticket, workspaceId);
+  const db = database(env.DB);
+  if (subject.kind === "user") {
+    const session = await findLiveSession(db, subject.sessionId, subject.userId);
+    if (!session) throw unauthorized("The session that issued this ticket has ended");
+    return { ...subject, mfaVerified: session.mfaVerified };
+  }
+  const key = await findApiKey(db, workspaceId, subject.keyId);
+  if (!key || key.revokedAt || (key.expiresAt && key.expiresAt <= new Date().toISOString())) {
+    throw unauthorized("The API key that issued this ticket is revoked or expired");
+  }
+  return { kind: "api_key", keyId: key.id, workspaceId: key.workspaceId, role: key.role };
+}
 
 /** For `/v1/:workspace_id/*`: the principal must belong to the workspace; its role is recorded. */
 export const authorizeWorkspace = createMiddleware<AppEnv>(async (c, next) => {

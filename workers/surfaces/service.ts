@@ -7,9 +7,11 @@
  * pipeline (`submitExtractions`, basis `surface_submission`, 0.5) to the review queue, and a call that
  * made the surface is told it was completed.
  */
+
 import { canonicalJson } from "../../shared/audit/chain";
 import { purposeMac } from "../../shared/crypto/hmac";
 import { randomBytes, toBase64Url } from "../../shared/encoding";
+import type { WorkspaceEventType } from "../../shared/events/workspace-events";
 import { newId } from "../../shared/ids";
 import {
   type Answers,
@@ -54,6 +56,7 @@ import {
 } from "../db/surfaces";
 import { findEntity } from "../db/world";
 import { ApiError, notFound } from "../errors";
+import { publish } from "../events";
 import type { IngestActor } from "../world/ingest";
 import { ingestEvents } from "../world/ingest";
 import { entityState } from "../world/state";
@@ -164,7 +167,7 @@ async function emit(
   actor: SurfaceActor,
   extra: { field_key?: string; answered?: number; required?: number } = {},
 ): Promise<void> {
-  await ingestEvents(
+  const outcome = await ingestEvents(
     env,
     row.workspaceId,
     [
@@ -179,7 +182,25 @@ async function emit(
     ],
     actor,
   );
+  // The live stream hears of each transition once (a retry's world event is a duplicate): ids only.
+  const streamed = STREAMED_TRANSITIONS[eventType];
+  if (streamed && outcome.stored > 0) {
+    await publish(env, row.workspaceId, {
+      type: streamed,
+      data: { surface_id: row.id, entity_id: row.entityId, channel: row.channel, ...extra },
+    });
+  }
 }
+
+/** The lifecycle events the workspace's live stream carries (a saved field is too chatty for it). */
+const STREAMED_TRANSITIONS: Partial<Record<LifecycleEvent, WorkspaceEventType>> = {
+  "surface.created": "surface.created",
+  "surface.delivered": "surface.delivered",
+  "surface.opened": "surface.opened",
+  "surface.submitted": "surface.submitted",
+  "surface.expired": "surface.expired",
+  "surface.archived": "surface.archived",
+};
 
 function auditOf(
   row: Pick<SurfaceRow, "id" | "workspaceId">,
