@@ -146,8 +146,10 @@ export function overlayOf(input: OverlayInput, control: OperatorControl, now = n
     emotion: emotionTier(emotion),
     emotion_score: emotion,
     valence: input.latest?.valence ?? 0,
-    risk_score: input.latest?.risk_score ?? 0,
-    risk_level: input.latest?.risk_level ?? "normal",
+    ...clinicalRisk(
+      { score: input.latest?.risk_score ?? 0, level: input.latest?.risk_level ?? "normal" },
+      input.escalationReason,
+    ),
     escalation: control.escalation,
     escalated_at: control.escalatedAt,
     escalation_reason: input.escalationReason,
@@ -157,6 +159,18 @@ export function overlayOf(input: OverlayInput, control: OperatorControl, now = n
     operator_user_id: control.operatorUserId,
     patient_verified: input.verified,
   };
+}
+
+/**
+ * The risk an operator reads: the engine's conversational risk (emotion, loops, duration), except that a
+ * red flag (a safety rule fired: chest pain, a crisis...) is the highest risk there is, whatever the tone.
+ */
+export function clinicalRisk(
+  risk: { score: number; level: LivePoint["risk_level"] },
+  escalationReason: string | null,
+): { risk_score: number; risk_level: LivePoint["risk_level"] } {
+  if (safetyOf(escalationReason)) return { risk_score: 1, risk_level: "escalate" };
+  return { risk_score: risk.score, risk_level: risk.level };
 }
 
 /** The safety category an escalation reason names (`safety:chest_pain` → `chest_pain`), if any. */

@@ -75,6 +75,7 @@ import { type Handoff, handoffTwiml } from "../workers/telephony/twiml";
 import { patientMemory, putTranscript, rememberInteraction } from "../workers/world/memory";
 import { MEDIA_SCHEMA, MediaFrame, MediaLeg } from "./call-media";
 import {
+  clinicalRisk,
   type Fallback,
   fallbackOf,
   HOLD_LINE_INTERVAL_MS,
@@ -1062,8 +1063,7 @@ export class CallSession extends DurableObject<Env> {
       this.#desk.addPoint({
         seq: callerSeq,
         at: startedAt.toISOString(),
-        risk_score: out.risk.score,
-        risk_level: out.risk.level,
+        ...clinicalRisk(out.risk, escalation ?? meta.escalationReason),
         emotion_score: Math.round(out.state.emotion * 1000) / 1000,
         valence: languageValence(utterance),
       });
@@ -1293,8 +1293,7 @@ export class CallSession extends DurableObject<Env> {
     this.#desk.addPoint({
       seq: callerSeq,
       at: at.toISOString(),
-      risk_score: risk.score,
-      risk_level: risk.level,
+      ...clinicalRisk(risk, meta.escalationReason),
       emotion_score: Math.round(scored.emotion * 1000) / 1000,
       valence: languageValence(utterance),
     });

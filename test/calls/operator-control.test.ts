@@ -469,6 +469,13 @@ describe("an escalation with nobody online", () => {
       reason_code: "safety:chest_pain",
     });
     expect((await published(l.ws.id, "call.escalated"))[0]!.data).toMatchObject({ fallback: "callback" });
+    // A red flag is the highest risk whatever the caller's tone: the operator reads it so.
+    expect((await published(l.ws.id, "call.updated")).at(-1)!.data).toMatchObject({
+      safety: "chest_pain",
+      risk_score: 1,
+      risk_level: "escalate",
+    });
+    expect((await session(call.callId).liveView())!.timeline.at(-1)).toMatchObject({ risk_level: "escalate" });
     // Whoever supervises hears that an escalation went unanswered.
     expect((await published(l.ws.id, "alert")).map((e) => e.data)).toEqual([
       {
