@@ -475,7 +475,9 @@ describe("an escalation with nobody online", () => {
       risk_score: 1,
       risk_level: "escalate",
     });
-    expect((await session(call.callId).liveView())!.timeline.at(-1)).toMatchObject({ risk_level: "escalate" });
+    expect((await session(call.callId).liveView())!.timeline.at(-1)).toMatchObject({
+      risk_level: "escalate",
+    });
     // Whoever supervises hears that an escalation went unanswered.
     expect((await published(l.ws.id, "alert")).map((e) => e.data)).toEqual([
       {

@@ -14,8 +14,10 @@ import { newId } from "../../shared/ids";
 import { callSession } from "../../workers/calls/session-client";
 import { callEvents, calls, contextGraphs, knowledgeEntries, services } from "../../workers/db/schema";
 import { db } from "../helpers/db";
-import { BASE_URL } from "../helpers/http";
+import { api, BASE_URL } from "../helpers/http";
+import { uniquePhoneNumber } from "../helpers/workspace";
 import { clinicLine, parseXml, twilioPost, voiceParams } from "../telephony/helpers";
+import { ingestPatient, type PatientSeed } from "../world/fixtures";
 
 // Frames are checked by assertions.
 // biome-ignore lint/suspicious/noExplicitAny: see above
@@ -45,6 +47,34 @@ export async function relayLine(
         knowledge.map((k) => ({ id: newId("kn"), workspaceId: line.ws.id, serviceId: line.serviceId, ...k })),
       );
   return { ...line, graphId };
+}
+
+/**
+ * A patient of the line's workspace who calls from their own number: `Maria <family>`, born April 2nd 1980
+ * (what the scripted verification says), plus whatever else `seed` gives them.
+ */
+export async function linePatient(
+  line: Awaited<ReturnType<typeof relayLine>>,
+  prefix: string,
+  seed: PatientSeed = {},
+) {
+  const family = `${prefix}${Array.from({ length: 6 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join("")}`;
+  const phone = uniquePhoneNumber();
+  const fixture = {
+    ws: line.ws,
+    call: (role: "operator", method: string, path: string, body?: unknown) =>
+      api(method, `/v1/${line.ws.id}${path}`, {
+        key: line.ws.keys[role],
+        ...(body !== undefined ? { body } : {}),
+      }),
+  };
+  const patientId = await ingestPatient(fixture as never, {
+    given_name: "Maria",
+    family_name: family,
+    phone,
+    ...seed,
+  });
+  return { patientId, family, phone };
 }
 
 /** The relay socket's path and call id, from the TwiML a signed voice webhook answers with. */

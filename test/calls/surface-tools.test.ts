@@ -14,9 +14,7 @@ import { deliveries, surfaces } from "../../workers/db/schema";
 import { saveField, saveUpload, submit } from "../../workers/surfaces/service";
 import { db } from "../helpers/db";
 import { api } from "../helpers/http";
-import { uniquePhoneNumber } from "../helpers/workspace";
-import { ingestPatient } from "../world/fixtures";
-import { RelayCall, relayLine, sessionSnapshot } from "./relay-client";
+import { linePatient, RelayCall, relayLine, sessionSnapshot } from "./relay-client";
 
 const PNG = new Uint8Array([
   0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 1, 0, 0, 0, 1,
@@ -26,21 +24,7 @@ const PNG = new Uint8Array([
 
 async function verifiedCall() {
   const line = await relayLine(SCHEDULING_GRAPH);
-  const family = `Quill${Array.from({ length: 6 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join("")}`;
-  const phone = uniquePhoneNumber();
-  const fixture = {
-    ws: line.ws,
-    call: (role: "operator", method: string, path: string, body?: unknown) =>
-      api(method, `/v1/${line.ws.id}${path}`, {
-        key: line.ws.keys[role],
-        ...(body !== undefined ? { body } : {}),
-      }),
-  };
-  const patientId = await ingestPatient(fixture as never, {
-    given_name: "Maria",
-    family_name: family,
-    phone,
-  });
+  const { patientId, family, phone } = await linePatient(line, "Quill");
   const call = await RelayCall.connect(line.number.e164, phone);
   await call.reply();
   await call.say(`This is Maria ${family}`);

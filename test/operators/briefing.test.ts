@@ -11,13 +11,11 @@ import { newId } from "../../shared/ids";
 import { BriefingSchema } from "../../shared/schemas/operators";
 import { operators } from "../../workers/db/schema";
 import { setBriefingAi } from "../../workers/operators/briefing";
-import { endedCall, RelayCall, relayLine } from "../calls/relay-client";
+import { endedCall, linePatient, RelayCall, relayLine } from "../calls/relay-client";
 import { db } from "../helpers/db";
 import { fakeAiChat } from "../helpers/fake-ai-chat";
 import { api, expectError } from "../helpers/http";
 import { insertCall } from "../helpers/operations";
-import { uniquePhoneNumber } from "../helpers/workspace";
-import { ingestPatient } from "../world/fixtures";
 
 afterEach(() => setBriefingAi());
 
@@ -30,20 +28,7 @@ async function patientCall() {
     type: "clinical",
     status: "online",
   });
-  const family = `Brief${Array.from({ length: 6 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join("")}`;
-  const phone = uniquePhoneNumber();
-  const fixture = {
-    ws: line.ws,
-    call: (role: "operator", method: string, path: string, body?: unknown) =>
-      api(method, `/v1/${line.ws.id}${path}`, {
-        key: line.ws.keys[role],
-        ...(body !== undefined ? { body } : {}),
-      }),
-  };
-  const patientId = await ingestPatient(fixture as never, {
-    given_name: "Maria",
-    family_name: family,
-    phone,
+  const { patientId, family, phone } = await linePatient(line, "Brief", {
     allergies: [{ substance: "Penicillin", severity: "severe", reaction: "hives" }],
   });
   const call = await RelayCall.connect(line.number.e164, phone);
