@@ -436,6 +436,22 @@ describe("who routing sees", () => {
     expect(await ids({ type: "clinical", skill: "triage" })).toEqual([second]);
   });
 
+  it("a member removed, or made a viewer, through the API stops being an operator with that change", async () => {
+    const w = await createWorkspace();
+    const leaving = await registerOperator(w, (await insertMember(w.id, "operator")).id);
+    const demoted = await registerOperator(w, (await insertMember(w.id, "operator")).id);
+    const kept = await registerOperator(w, (await insertMember(w.id, "operator")).id);
+    const removed = await api("DELETE", `/v1/${w.id}/users/${leaving}`, { key: w.keys.admin });
+    expect(removed.status, removed.text).toBe(204);
+    const patched = await api("PATCH", `/v1/${w.id}/users/${demoted}`, {
+      key: w.keys.admin,
+      body: { role: "viewer" },
+    });
+    expect(patched.status, patched.text).toBe(200);
+    const list = await api("GET", `/v1/${w.id}/operators`, { key: w.keys.viewer });
+    expect(list.body.results.map((o: { user_id: string }) => o.user_id)).toEqual([kept]);
+  });
+
   it("moves status_changed_at only when the status changes", async () => {
     const w = await createWorkspace();
     const id = await newOperator(w);

@@ -19,6 +19,7 @@ import {
   listMembers,
   requireAnOwnerLeft,
 } from "../db/identity";
+import { dropOperatorStatement } from "../db/operators";
 import { memberships, users } from "../db/schema";
 import { ApiError, notFound } from "../errors";
 import { audited } from "./audited";
@@ -173,6 +174,7 @@ export const usersApi = router()
             .where(and(eq(memberships.workspaceId, workspace_id), eq(memberships.userId, id))),
         );
         if (member.role === "owner") changes.push(requireAnOwnerLeft(db, workspace_id, id));
+        if (body.role === "viewer") changes.push(dropOperatorStatement(db, workspace_id, id));
       }
       if (body.name && body.name !== member.name) {
         assertCanGrant(actorRole, member.role);
@@ -223,6 +225,7 @@ export const usersApi = router()
           db
             .delete(memberships)
             .where(and(eq(memberships.workspaceId, workspace_id), eq(memberships.userId, id))),
+          dropOperatorStatement(db, workspace_id, id),
           ...(member.role === "owner" ? [requireAnOwnerLeft(db, workspace_id, id)] : []),
         ],
       ).catch(lastOwnerConflict);

@@ -181,6 +181,16 @@ export function deleteOperatorStatements(db: Db, workspaceId: string, userId: st
   ];
 }
 
+/**
+ * A member who leaves the workspace, or becomes a viewer, stops being an operator with the same change
+ * (their past work stays in `operator_assignments`, and so in the metrics).
+ */
+export function dropOperatorStatement(db: Db, workspaceId: string, userId: string): Statement {
+  return db
+    .delete(operators)
+    .where(and(eq(operators.workspaceId, workspaceId), eq(operators.userId, userId)));
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Metrics: aggregates in SQL over the window's rows (the workspace/created_at and workspace/started_at
 // indexes bound them); medians by row_number() over the ordered durations.
