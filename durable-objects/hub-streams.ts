@@ -56,6 +56,8 @@ class Subscriber {
     readonly types: ReadonlySet<WorkspaceEventType> | null,
     lastId: number,
     onClose: (s: Subscriber) => void,
+    /** The signed-in user holding the stream (null: an API key). */
+    readonly userId: string | null = null,
   ) {
     this.#lastSent = lastId;
     this.#onClose = onClose;
@@ -157,10 +159,22 @@ export interface StreamStart {
   types: ReadonlySet<WorkspaceEventType> | null;
   /** Replay, then end the stream (clients that poll). */
   replayOnly: boolean;
+  /** The signed-in user holding it: a user's open streams are their presence. */
+  userId?: string | null;
 }
+
+/** Told when a user's first stream opens (`true`) and when their last one closes (`false`). */
+export type PresenceListener = (userId: string, present: boolean) => void;
 
 export class HubStreams {
   readonly #subscribers = new Set<Subscriber>();
+  /** Open streams per signed-in user. */
+  readonly #present = new Map<string, number>();
+  readonly #onPresence: PresenceListener;
+
+  constructor(onPresence: PresenceListener = () => {}) {
+    this.#onPresence = onPresence;
+  }
   #timer: ReturnType<typeof setInterval> | null = null;
   #tuning: StreamTuning = { heartbeatMs: HEARTBEAT_MS, maxBacklog: MAX_BACKLOG };
 
@@ -178,7 +192,8 @@ export class HubStreams {
 
   /** Opens a stream: the retry line, the overflow notice if any, the replay, then live events. */
   open(start: StreamStart): ReadableStream<Uint8Array> {
-    const subscriber = new Subscriber(start.types, start.lastId, (s) => this.#remove(s));
+    const user = start.replayOnly ? null : (start.userId ?? null);
+    const subscriber = new Subscriber(start.types, start.lastId, (s) => this.#remove(s), user);
     subscriber.push(notice(retryFrame()));
     if (start.overflow) subscriber.push(notice(controlFrame("overflow", { ...start.overflow })));
     for (const event of start.replay) {
@@ -190,6 +205,11 @@ export class HubStreams {
       return subscriber.stream;
     }
     this.#subscribers.add(subscriber);
+    if (user) {
+      const open = (this.#present.get(user) ?? 0) + 1;
+      this.#present.set(user, open);
+      if (open === 1) this.#onPresence(user, true);
+    }
     if (this.#timer === null) this.#startTimer();
     return subscriber.stream;
   }
@@ -212,7 +232,16 @@ export class HubStreams {
   }
 
   #remove(subscriber: Subscriber): void {
-    this.#subscribers.delete(subscriber);
+    if (!this.#subscribers.delete(subscriber)) return;
+    const user = subscriber.userId;
+    if (user) {
+      const open = (this.#present.get(user) ?? 1) - 1;
+      if (open > 0) this.#present.set(user, open);
+      else {
+        this.#present.delete(user);
+        this.#onPresence(user, false);
+      }
+    }
     if (this.#subscribers.size === 0) this.#stopTimer();
   }
 

@@ -22,6 +22,9 @@ import {
 import { callIdOf, overlayAfter } from "../shared/operators/active-calls";
 import { compareQueueEntries, urgency } from "../shared/operators/urgency";
 import { type CallOverlay, CallOverlaySchema, type QueueEntry } from "../shared/schemas/operators";
+import { appendAudit } from "../workers/db/audit";
+import { database } from "../workers/db/client";
+import { findOperator, setOperatorStatus } from "../workers/db/operators";
 import { HubStreams, type StreamTuning } from "./hub-streams";
 import { migrate } from "./sql-migrations";
 
@@ -32,6 +35,8 @@ const SCHEMA: readonly string[] = [
   // `call.ended` is recognised). `touched_at`: when the hub last heard of it (ms), for the stale sweep.
   "CREATE TABLE calls (call_id TEXT PRIMARY KEY, overlay TEXT NOT NULL, caller_name TEXT, touched_at INTEGER NOT NULL, ended_at INTEGER)",
   "CREATE TABLE used_tickets (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
+  // Signed-in users whose last event stream closed, since when (ms): an operator gone this long is offline.
+  "CREATE TABLE absent (user_id TEXT PRIMARY KEY, since INTEGER NOT NULL)",
 ];
 
 /** The buffer keeps at least this long of history, and at most this many events. */
@@ -43,6 +48,13 @@ export const STALE_CALL_MS = 35 * 60_000;
 export const ENDED_CALL_MEMORY_MS = 60 * 60_000;
 /** How often the alarm sweeps while there is anything to sweep. */
 export const SWEEP_INTERVAL_MS = 5 * 60_000;
+
+/**
+ * An operator who is online (or busy) and whose last event stream (the Operators page) closed this long ago
+ * is set offline, so escalations stop waiting for someone who left. Longer than a network blip; a closed
+ * stream is noticed at its next write (the 30 s heartbeat at the latest).
+ */
+export const PRESENCE_GRACE_MS = 60_000;
 
 /** What only the hub is told, beside an event: the verified caller's display name (PHI, never in events). */
 export interface PublishExtra {
@@ -72,6 +84,8 @@ interface CallRecord {
   [key: string]: SqlStorageValue;
 }
 
+const errorName = (err: unknown) => (err instanceof Error ? err.name : "Error");
+
 const toEvent = (r: EventRecord): WorkspaceEvent => ({
   id: r.id,
   type: r.type as WorkspaceEventType,
@@ -81,7 +95,8 @@ const toEvent = (r: EventRecord): WorkspaceEvent => ({
 
 export class WorkspaceHub extends DurableObject<Env> {
   readonly #sql: SqlStorage;
-  readonly #streams = new HubStreams();
+  readonly #streams = new HubStreams((userId, present) => this.#presence(userId, present));
+  #presenceGraceMs = PRESENCE_GRACE_MS;
   /** Whether an alarm is known to be set (checked in storage once per instance). */
   #alarmKnown = false;
 
@@ -194,12 +209,16 @@ export class WorkspaceHub extends DurableObject<Env> {
             .exec<EventRecord>("SELECT * FROM events WHERE id > ? ORDER BY id", requested)
             .toArray()
             .map(toEvent);
+    const workspaceId = url.searchParams.get("workspace");
+    if (workspaceId)
+      this.#sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('workspace_id', ?)", workspaceId);
     const body = this.#streams.open({
       lastId,
       replay,
       overflow: requested === null ? null : this.#gap(requested),
       types,
       replayOnly: url.searchParams.get("replay_only") === "true",
+      userId: url.searchParams.get("user"),
     });
     return new Response(body, {
       headers: { "Content-Type": EVENT_STREAM_TYPE, "Cache-Control": "no-store" },
@@ -209,6 +228,67 @@ export class WorkspaceHub extends DurableObject<Env> {
   /** For tests and benchmarks: a shorter heartbeat or a smaller slow-consumer backlog, for this instance. */
   async tuneStreams(tuning: Partial<StreamTuning>): Promise<StreamTuning> {
     return this.#streams.tune(tuning);
+  }
+
+  /** For tests: how long a user's streams may stay closed before an online operator is set offline. */
+  async tunePresence(graceMs: number): Promise<void> {
+    this.#presenceGraceMs = graceMs;
+  }
+
+  /** A user's first stream opened (they are here), or their last one closed (note since when). */
+  #presence(userId: string, present: boolean): void {
+    if (present) {
+      this.#sql.exec("DELETE FROM absent WHERE user_id = ?", userId);
+      return;
+    }
+    const at = Date.now();
+    this.#sql.exec("INSERT OR REPLACE INTO absent (user_id, since) VALUES (?, ?)", userId, at);
+    this.ctx.waitUntil(this.#alarmBy(at + this.#presenceGraceMs));
+  }
+
+  /**
+   * Operators whose streams have all been closed for the grace period: online or busy → offline, with an
+   * audit row (by the system) and an `operator.status` event. Anyone who came back, or was not an operator
+   * on duty, is just forgotten.
+   */
+  async #sweepAbsent(now: number): Promise<void> {
+    const gone = this.#sql
+      .exec<{ user_id: string }>("SELECT user_id FROM absent WHERE since <= ?", now - this.#presenceGraceMs)
+      .toArray();
+    const workspaceId = this.#sql
+      .exec<{ value: string }>("SELECT value FROM meta WHERE key = 'workspace_id'")
+      .toArray()[0]?.value;
+    for (const { user_id } of gone) {
+      this.#sql.exec("DELETE FROM absent WHERE user_id = ?", user_id);
+      if (!workspaceId) continue;
+      const db = database(this.env.DB);
+      const operator = await findOperator(db, workspaceId, user_id);
+      if (!operator || operator.status === "offline") continue;
+      await appendAudit(
+        db,
+        {
+          workspaceId,
+          actorType: "system",
+          actorId: null,
+          action: "operator.status_set",
+          targetType: "operator",
+          targetId: user_id,
+          details: { from: operator.status, to: "offline", reason: "disconnected" },
+        },
+        [setOperatorStatus(db, workspaceId, user_id, "offline")],
+      );
+      await this.publish({
+        type: "operator.status",
+        data: { operator_user_id: user_id, status: "offline", reason: "disconnected" },
+      });
+    }
+  }
+
+  /** Makes sure the alarm rings by `at` (an earlier one stands). */
+  async #alarmBy(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+    this.#alarmKnown = true;
   }
 
   async describe(): Promise<{
@@ -245,7 +325,19 @@ export class WorkspaceHub extends DurableObject<Env> {
       now - ENDED_CALL_MEMORY_MS,
     );
     this.#sql.exec("DELETE FROM used_tickets WHERE expires_at < ?", now);
+    try {
+      await this.#sweepAbsent(now);
+    } catch (err) {
+      // D1 unreachable: the rows stay, the next alarm tries again.
+      console.error(
+        JSON.stringify({ level: "error", event: "hub.presence_sweep_failed", error: errorName(err) }),
+      );
+    }
     await this.#ensureAlarm();
+    const absent = this.#sql
+      .exec<{ since: number | null }>("SELECT min(since) AS since FROM absent")
+      .one().since;
+    if (absent !== null) await this.#alarmBy(Math.max(now + 1000, absent + this.#presenceGraceMs));
   }
 
   #call(callId: string): CallRecord | null {

@@ -63,6 +63,8 @@ export interface StreamOptions {
   types: WorkspaceEventType[] | null;
   /** Replay, then end the stream (clients that poll instead of holding a connection). */
   replayOnly: boolean;
+  /** The signed-in user holding the stream (their operator presence), or null for an API key. */
+  userId?: string | null;
 }
 
 const STREAM_HEADERS = { "Content-Type": EVENT_STREAM_TYPE, "Cache-Control": "no-store" } as const;
@@ -76,6 +78,8 @@ export async function openStream(env: Env, workspaceId: string, options: StreamO
   if (options.lastEventId !== null) url.searchParams.set("last_event_id", String(options.lastEventId));
   if (options.types) url.searchParams.set("types", options.types.join(","));
   if (options.replayOnly) url.searchParams.set("replay_only", "true");
+  url.searchParams.set("workspace", workspaceId);
+  if (options.userId) url.searchParams.set("user", options.userId);
   try {
     const res = await workspaceHub(env, workspaceId).fetch(url, { method: "GET" });
     if (res.status !== 200 || !res.body) throw new Error(`hub answered ${res.status}`);

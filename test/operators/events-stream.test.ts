@@ -244,6 +244,82 @@ describe("the stream, read raw", () => {
   });
 });
 
+describe("an operator's presence", () => {
+  /** A workspace whose operator-role member is a registered operator, online. */
+  async function onDuty() {
+    const w = await createWorkspace();
+    const userId = w.members.operator.id;
+    await env.DB.prepare(
+      "INSERT INTO operators (workspace_id, user_id, type, skills, status) VALUES (?, ?, 'clinical', '[]', 'online')",
+    )
+      .bind(w.id, userId)
+      .run();
+    const hub = workspaceHub(env, w.id);
+    await hub.tunePresence(100);
+    await hub.tuneStreams({ heartbeatMs: 30 });
+    const status = async () =>
+      (
+        await env.DB.prepare("SELECT status FROM operators WHERE workspace_id = ? AND user_id = ?")
+          .bind(w.id, userId)
+          .first<{ status: string }>()
+      )?.status;
+    const open = async () => {
+      const { cookie } = await sessionCookie(userId);
+      const stream = await openRaw(streamPath(w.id), { cookie });
+      await stream.until((f) => f.length >= 1);
+      return stream;
+    };
+    return { w, userId, hub, status, open };
+  }
+
+  it("goes offline once their last stream has been closed for the grace period: audited, announced", async () => {
+    const { w, userId, status, open } = await onDuty();
+    const first = await open();
+    const second = await open();
+    first.close();
+    // One stream still open: still on duty.
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await status()).toBe("online");
+    second.close();
+    await eventually(async () => (await status()) === "offline", 5000);
+    const audit = await env.DB.prepare(
+      "SELECT actor_type, actor_id, details FROM audit_log WHERE workspace_id = ? AND action = 'operator.status_set'",
+    )
+      .bind(w.id)
+      .all<{ actor_type: string; actor_id: string | null; details: string }>();
+    expect(audit.results).toHaveLength(1);
+    expect(audit.results[0]).toMatchObject({ actor_type: "system", actor_id: null });
+    expect(JSON.parse(audit.results[0]!.details)).toEqual({
+      from: "online",
+      to: "offline",
+      reason: "disconnected",
+    });
+    const { events } = (await workspaceHub(env, w.id).since(0)) as unknown as { events: WorkspaceEvent[] };
+    expect(events.filter((e) => e.type === "operator.status").map((e) => e.data)).toEqual([
+      { operator_user_id: userId, status: "offline", reason: "disconnected" },
+    ]);
+  });
+
+  it("stays on duty through a blip (a new stream within the grace period)", async () => {
+    const { status, open } = await onDuty();
+    const first = await open();
+    first.close();
+    const again = await open();
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await status()).toBe("online");
+    again.close();
+  });
+
+  it("leaves alone an operator without streams, and API-key streams count for nobody", async () => {
+    const { w, status } = await onDuty();
+    const keyed = await openRaw(streamPath(w.id), { Authorization: `Bearer ${w.keys.operator}` });
+    await keyed.until((f) => f.length >= 1);
+    keyed.close();
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await status()).toBe("online");
+  });
+});
+
 describe("a slow consumer", () => {
   it("has its oldest undelivered events dropped behind one overflow notice (the hub's queue, unread)", async () => {
     const streams = new HubStreams();

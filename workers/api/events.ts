@@ -91,10 +91,13 @@ export const eventsApi = router()
       const query = c.req.valid("query");
       const header = c.req.valid("header")["last-event-id"];
       const last = header ?? query.last_event_id;
+      const principal = c.get("principal");
       const response = await openStream(c.env, workspace_id, {
         lastEventId: last === undefined ? null : Number(last),
         types: typesOf(query.types),
         replayOnly: query.replay_only === "true",
+        // A signed-in operator's open stream is their presence (durable-objects/workspace-hub.ts).
+        userId: principal.kind === "user" ? principal.userId : null,
       });
       return response as never;
     },
