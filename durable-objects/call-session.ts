@@ -427,8 +427,7 @@ export class CallSession extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    // An operator who stops listening leaves the call as it is.
-    if (this.ctx.getTags(ws)[0] === LISTENER_TAG) return closeQuietly(ws);
+    if (this.ctx.getTags(ws)[0] === LISTENER_TAG) return this.#listenerClosed(ws);
     await this.#queue;
     log("info", "call.socket_closed", { call_id: this.#get<string>("call_id"), code });
     await this.#finish("hangup");
@@ -440,7 +439,7 @@ export class CallSession extends DurableObject<Env> {
   }
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
-    if (this.ctx.getTags(ws)[0] === LISTENER_TAG) return closeQuietly(ws);
+    if (this.ctx.getTags(ws)[0] === LISTENER_TAG) return this.#listenerClosed(ws);
     log("warn", "call.socket_error", { call_id: this.#get<string>("call_id"), error: errorName(error) });
     await this.#queue;
     await this.#finish("hangup");
@@ -1754,6 +1753,49 @@ export class CallSession extends DurableObject<Env> {
     return control;
   }
 
+  /**
+   * A listen socket closed. The call goes on as it is; an operator with no other socket open who is not in
+   * control has left it: without anyone else on it, an escalation is waiting again (with a fresh operator
+   * wait). The operator in control keeps it through a blip (their page reconnects).
+   */
+  async #listenerClosed(ws: WebSocket): Promise<void> {
+    closeQuietly(ws);
+    const operatorOf = (socket: WebSocket) =>
+      (socket.deserializeAttachment() as { operator?: string } | null)?.operator ?? null;
+    const operator = operatorOf(ws);
+    if (!operator) return;
+    await this.#enqueue(async () => {
+      const meta = this.#liveCall();
+      if (!meta) return;
+      const stillHere = this.ctx
+        .getWebSockets(LISTENER_TAG)
+        .some((s) => s !== ws && s.readyState === WebSocket.OPEN && operatorOf(s) === operator);
+      const before = this.#desk.control();
+      if (stillHere || !before.connected.includes(operator)) return;
+      if (before.mode === "operator" && before.operatorUserId === operator) return;
+      const connected = before.connected.filter((o) => o !== operator);
+      const nobody = connected.length === 0 && before.escalation === "connected";
+      this.#desk.update({
+        connected,
+        ...(nobody
+          ? { escalation: before.escalatedAt ? "waiting" : "none", operatorUserId: null }
+          : before.operatorUserId === operator
+            ? { operatorUserId: connected.at(-1) ?? null }
+            : {}),
+      });
+      if (nobody && before.escalatedAt) {
+        this.#put("operator_wait_deadline", Date.now() + operatorWaitLimit());
+        await this.#scheduleAlarm();
+      }
+      this.#timeline("operator_left", { operator });
+      await publish(this.env, meta.workspaceId, {
+        type: "operator.left",
+        data: { call_id: meta.callId, operator_user_id: operator },
+      });
+      await this.#controlChanged(meta);
+    });
+  }
+
   /** An operator opened the call (to listen or guide): a waiting escalation is connected. */
   async connectOperator(input: { operator: string }): Promise<LiveControl | null> {
     const meta = this.#liveCall();
@@ -1855,6 +1897,34 @@ export class CallSession extends DurableObject<Env> {
       await this.#scheduleAlarm();
     });
     return control;
+  }
+
+  /**
+   * The operator wrapped up while the call is live: it is the agent's again (handed back first if they were
+   * speaking for it, so the caller is never left alone), and with nobody else on it the escalation is
+   * handled (`none`: off the operators' waiting list, no operator wait). Null when the call is over.
+   */
+  async release(input: { operator: string }): Promise<{ handedBack: boolean } | null> {
+    const meta = this.#liveCall();
+    if (!meta) return null;
+    const before = this.#desk.control();
+    const handedBack =
+      before.mode === "operator" && before.operatorUserId === input.operator
+        ? (await this.handback(input)) !== null
+        : false;
+    const after = this.#desk.control();
+    const connected = after.connected.filter((o) => o !== input.operator);
+    const nobody = connected.length === 0 && after.mode === "agent";
+    this.#desk.update({
+      connected,
+      ...(nobody
+        ? { escalation: after.escalation === "fallback" ? "fallback" : "none", operatorUserId: null }
+        : {}),
+    });
+    if (nobody) this.#delete("operator_wait_deadline");
+    this.#timeline("operator_released", { operator: input.operator, handed_back: handedBack });
+    await this.#controlChanged(meta);
+    return { handedBack };
   }
 
   /**

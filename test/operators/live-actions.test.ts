@@ -22,6 +22,7 @@ import { type Frame, RelayCall, relayLine } from "../calls/relay-client";
 import { auditRows, db } from "../helpers/db";
 import { api, BASE_URL, expectError } from "../helpers/http";
 import { insertMember, sessionCookie, uniquePhoneNumber } from "../helpers/workspace";
+import { published } from "../world/fixtures";
 
 type Line = Awaited<ReturnType<typeof relayLine>>;
 
@@ -456,9 +457,69 @@ describe("wrapping up", () => {
 
     const audit = (await callAudit(call.callId)).filter((a) => a.action === "call.wrapped_up");
     expect(audit.map((a) => [a.actorId, a.details])).toEqual([
-      [operatorId, { outcome: "callback_scheduled" }],
-      [second.id, { outcome: "resolved" }],
+      [operatorId, { outcome: "callback_scheduled", handed_back: false }],
+      [second.id, { outcome: "resolved", handed_back: false }],
     ]);
     expect(JSON.stringify(await auditRows(line.ws.id))).not.toContain("INR");
+  });
+});
+
+describe("leaving a live call", () => {
+  it("wrapping up while speaking for the caller hands the call back first, and the escalation is handled", async () => {
+    const call = await liveCall();
+    const operatorId = line.ws.members.operator.id;
+    const listener = await listen(call.callId, { cookie: operatorCookie, Upgrade: "websocket" });
+    expect(listener.res.status).toBe(101);
+    expect((await act(call.callId, "takeover", operatorCookie)).status).toBe(200);
+    const before = call.frames.length;
+    const wrapped = await act(call.callId, "wrapup", operatorCookie, { outcome: "resolved" });
+    expect(wrapped.status, wrapped.text).toBe(201);
+    // The caller is never left alone: the agent's re-entry line.
+    expect((await relayFrame(call, before, "text")).token).toBeTruthy();
+    const control = await api("POST", actionPath(call.callId, "connect"), { cookie: second.cookie });
+    expect(control.body).toMatchObject({ mode: "agent" });
+    const row = (await findAssignment(db(), {
+      workspaceId: line.ws.id,
+      callId: call.callId,
+      operatorUserId: operatorId,
+    }))!;
+    expect(row.handbackAt).toBe(row.wrappedAt);
+    expect(row.activeMs).toBe(Date.parse(row.handbackAt!) - Date.parse(row.takeoverAt!));
+    const audit = (await callAudit(call.callId)).filter((a) => a.action === "call.wrapped_up");
+    expect(audit.map((a) => a.details)).toEqual([{ outcome: "resolved", handed_back: true }]);
+    listener.ws?.close();
+    call.ws.close();
+  });
+
+  it("an operator who closes the call without acting has left it: the escalation waits again", async () => {
+    const call = await liveCall();
+    // A red flag with clinicians online: the call waits for one.
+    expect((await call.say("I have crushing chest pain")).end).toBeNull();
+    const listener = await listen(call.callId, { cookie: second.cookie, Upgrade: "websocket" });
+    expect((await act(call.callId, "connect", second.cookie)).body).toMatchObject({
+      escalation: "connected",
+    });
+    listener.ws?.close();
+    await vi.waitFor(
+      async () => {
+        const left = await published(line.ws.id, "operator.left");
+        expect(left.map((e) => e.data)).toContainEqual({ call_id: call.callId, operator_user_id: second.id });
+      },
+      { timeout: 5000, interval: 20 },
+    );
+    const latest = async () =>
+      (await published(line.ws.id, "call.updated")).filter((e) => e.data.call_id === call.callId).at(-1)!
+        .data;
+    await vi.waitFor(async () => expect(await latest()).toMatchObject({ escalation: "waiting" }), {
+      timeout: 5000,
+      interval: 20,
+    });
+    // The next operator to open it connects it again.
+    const control = await act(call.callId, "connect", operatorCookie);
+    expect(control.body).toMatchObject({
+      escalation: "connected",
+      operator_user_id: line.ws.members.operator.id,
+    });
+    call.ws.close();
   });
 });

@@ -432,13 +432,23 @@ export const liveCallsApi = router()
       if ((await findAssignment(db, key))?.wrappedAt) throw alreadyWrapped();
       const registered = await registeredOperator(c, workspace_id);
       const freed = registered?.status === "busy";
+      // A live call goes back to the agent (handed back first if this operator was speaking for it).
+      const released = isTerminalStatus(call.status as Terminal)
+        ? null
+        : await callSession(c.env, id).release({ operator: key.operatorUserId });
       const at = new Date().toISOString();
       const notesEnc = notes ? await sealNotes(c.env.ENCRYPTION_KEY, key, notes) : null;
       try {
         await audited(
           c,
-          { action: "call.wrapped_up", targetType: "call", targetId: id, details: { outcome } },
+          {
+            action: "call.wrapped_up",
+            targetType: "call",
+            targetId: id,
+            details: { outcome, handed_back: released?.handedBack ?? false },
+          },
           [
+            ...(released?.handedBack ? [handbackStatement(db, key, at)] : []),
             ...wrapupStatements(db, key, { outcome, notesEnc, at, endedAt: call.endedAt }),
             abortUnlessChanged(db),
             ...(freed ? [setOperatorStatus(db, workspace_id, key.operatorUserId, "online")] : []),
