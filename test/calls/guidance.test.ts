@@ -11,6 +11,7 @@ import { SCHEDULING_GRAPH } from "../../scripts/demo-graphs";
 import { auditLog, callEvents, calls } from "../../workers/db/schema";
 import { db } from "../helpers/db";
 import { api, expectError } from "../helpers/http";
+import { published } from "../world/fixtures";
 import { RelayCall, relayLine } from "./relay-client";
 
 afterEach(() => setToolExecutor());
@@ -50,6 +51,11 @@ describe("operator guidance", () => {
 
     const audit = await db().select().from(auditLog).where(eq(auditLog.targetId, call.callId));
     expect(audit.map((a) => a.action)).toContain("call.guidance_sent");
+    // The stream tells other operators that guidance went in: its length, never its words.
+    const streamed = await published(line.ws.id, "operator.guidance");
+    expect(streamed.map((e) => e.data)).toEqual([
+      { call_id: call.callId, operator_user_id: expect.any(String), length: 73 },
+    ]);
     expect(JSON.stringify(audit)).not.toContain("parking");
     call.ws.close();
 

@@ -157,6 +157,11 @@ export const liveCallsApi = router()
         { action: "call.guidance_sent", targetType: "call", targetId: id, details: { length: text.length } },
         [],
       );
+      // Other operators on the call see that guidance went in (its length, never its words).
+      await publish(c.env, workspace_id, {
+        type: "operator.guidance",
+        data: { call_id: id, operator_user_id: actorOf(c).actorId, length: text.length },
+      });
       return c.json({ call_id: id, accepted: true as const, applies_to: "next_reply" as const }, 202);
     },
   )
