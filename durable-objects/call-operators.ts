@@ -253,6 +253,17 @@ export class OperatorDesk {
 
   /** The transcript so far, as operators read it (what was said: after a barge-in, what was heard). */
   turns(): LiveTurn[] {
+    return this.#turnRows("text != '' ORDER BY seq");
+  }
+
+  /** One stored turn, told to the listeners. */
+  tellTurn(seq: number) {
+    if (this.listeners().length === 0) return;
+    const [turn] = this.#turnRows("seq = ? AND text != ''", seq);
+    if (turn) this.tell({ type: "turn", ...turn });
+  }
+
+  #turnRows(where: string, ...bindings: SqlStorageValue[]): LiveTurn[] {
     return this.#sql
       .exec<{
         seq: number;
@@ -262,26 +273,11 @@ export class OperatorDesk {
         started_at: string;
         operator_user_id: string | null;
       }>(
-        "SELECT seq, speaker, text, heard, started_at, operator_user_id FROM turns WHERE text != '' ORDER BY seq",
+        `SELECT seq, speaker, text, heard, started_at, operator_user_id FROM turns WHERE ${where}`,
+        ...bindings,
       )
       .toArray()
       .map((t) => liveTurn(t));
-  }
-
-  /** One stored turn, told to the listeners. */
-  tellTurn(seq: number) {
-    if (this.listeners().length === 0) return;
-    const row = this.#sql
-      .exec<{
-        seq: number;
-        speaker: Speaker;
-        text: string;
-        heard: string | null;
-        started_at: string;
-        operator_user_id: string | null;
-      }>("SELECT seq, speaker, text, heard, started_at, operator_user_id FROM turns WHERE seq = ?", seq)
-      .toArray()[0];
-    if (row && row.text !== "") this.tell({ type: "turn", ...liveTurn(row) });
   }
 
   listeners(): WebSocket[] {

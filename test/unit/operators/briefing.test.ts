@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { EnginePatient } from "../../../shared/engine/engine";
+import { defaultOverlay } from "../../../shared/operators/active-calls";
 import {
   type BriefingInput,
   briefingModelRequest,
@@ -19,27 +20,16 @@ const STARTED = "2026-12-02T10:03:00.000Z";
 
 function overlay(over: Partial<CallOverlay> = {}): CallOverlay {
   return {
-    call_id: "call_test",
+    ...defaultOverlay("call_test", STARTED),
     service_id: "svc_test",
     transport: "conversation_relay",
     simulated: true,
-    started_at: STARTED,
     updated_at: NOW.toISOString(),
     state_id: "main_menu",
     turn_count: 6,
-    emotion: "calm",
     emotion_score: 0.1,
     valence: 0.1,
     risk_score: 0.1,
-    risk_level: "normal",
-    escalation: "none",
-    escalated_at: null,
-    escalation_reason: null,
-    loops: 0,
-    safety: null,
-    mode: "agent",
-    operator_user_id: null,
-    patient_verified: false,
     ...over,
   };
 }
