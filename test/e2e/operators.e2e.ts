@@ -441,6 +441,30 @@ describe("the Operators page", () => {
     expect(pageErrors).toEqual([]);
   });
 
+  test("an escalation nobody can take is announced above the queue, and can be dismissed", async () => {
+    await api("PUT", `/v1/demo/operators/${OPERATOR_ID}/status`, { status: "offline" });
+    const { page, pageErrors } = await openOperatorsPage();
+    await poll(() => streamState(page)).toBe("Live");
+    const caller = new SimulatedCaller();
+    await caller.start(SCHEDULING_NUMBER, randomCaller());
+    await caller.say("I have crushing chest pain");
+    // Nobody on duty: the service's fallback (a call back) ends the call, and the page says so.
+    expect(await caller.ended()).toMatchObject({ reason: "escalation", reason_code: "safety:chest_pain" });
+    const alert = page.getByTestId("unanswered-alert");
+    await poll(() => alert.count()).toBe(1);
+    expect(await text(alert.locator(".notice-title"))).toBe(
+      "Escalation unanswered: Nobody was online to take it (Red flag: chest pain)",
+    );
+    expect(await text(alert)).toContain("The caller was promised a call back.");
+    expect(await alert.getByRole("link", { name: "Open the call" }).getAttribute("href")).toBe(
+      `/operators?call=${caller.callId}`,
+    );
+    await shoot(page, "operators-unanswered");
+    await alert.getByRole("button", { name: "Dismiss" }).click();
+    await poll(() => alert.count()).toBe(0);
+    expect(pageErrors).toEqual([]);
+  });
+
   test("from the keyboard: open a call, transfer it to a clinic line after the agent's announcement", async () => {
     const { page, pageErrors } = await openOperatorsPage();
     await poll(() => streamState(page)).toBe("Live");

@@ -3,7 +3,7 @@
  * current by the workspace's event stream), a small strip of the day's figures, and the call they opened
  * (`/operators?call=<id>`): live transcript, timelines, briefing, guidance and the controls.
  */
-import { useCallback, useEffect, useRef } from "preact/hooks";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { roleAtLeast } from "../../../shared/auth/roles";
 import { workspacePath } from "../api";
 import { PageHeader } from "../components/page-header";
@@ -13,6 +13,7 @@ import { useDocumentTitle, useResource } from "../hooks";
 import { navigate, useLocation } from "../router";
 import { useSession } from "../session";
 import type { OperatorMetrics, WorkspaceEvent } from "../types";
+import { type UnansweredAlert, UnansweredAlerts, unansweredAlert, withAlert } from "./operators/alerts";
 import { CallView } from "./operators/call-view";
 import { MetricsStrip } from "./operators/metrics";
 import { MyStatus, useOperators } from "./operators/my-status";
@@ -82,8 +83,14 @@ export function OperatorsPage() {
   const reloadOperators = useDebounced(operators.reload, REFETCH_DEBOUNCE_MS);
   const reloadMetrics = useDebounced(metrics.reload, 1000);
 
+  const [alerts, setAlerts] = useState<UnansweredAlert[]>([]);
   const stream = useEventStream(workspace.id, {
     onEvent(event: WorkspaceEvent) {
+      const alert = unansweredAlert(event);
+      if (alert) {
+        setAlerts((current) => withAlert(current, alert));
+        return;
+      }
       queue.refetch();
       if (event.type === "operator.status") reloadOperators();
       if (
@@ -136,6 +143,13 @@ export function OperatorsPage() {
           }
         />
       </div>
+      {canWork && (
+        <UnansweredAlerts
+          alerts={alerts}
+          callHref={(id) => withQuery("/operators", query, { call: id })}
+          onDismiss={(id) => setAlerts((current) => current.filter((a) => a.id !== id))}
+        />
+      )}
       <div class={callId ? "ops-layout with-call" : "ops-layout"}>
         <section class="ops-queue-panel" aria-labelledby="ops-queue-title">
           <h2 id="ops-queue-title" class="ops-section-title">

@@ -25,6 +25,7 @@ export const OPERATOR_PAGE_EVENTS = [
   "operator.transfer",
   "operator.wrapup",
   "operator.status",
+  "alert",
 ] as const satisfies readonly WorkspaceEventType[];
 
 /** After a refusal: 2 s, 4 s, 8 s … at most 30 s before opening a new stream. */
